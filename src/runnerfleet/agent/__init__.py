@@ -1,0 +1,1 @@
+"""runnerfleet.agent package."""

@@ -1,0 +1,600 @@
+"""The `runnerfleet.toml` model: load, validate, apply `RUNNERFLEET_*` overrides, render tfvars.
+
+Everything a user can set lives here, with the seed architecture's defaults. Errors name
+the field (dotted path, as written in the TOML file) and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_FILE = "runnerfleet.toml"
+ENV_PREFIX = "RUNNERFLEET_"
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+RUNNER_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+
+# The runner version the hosts install unless configured; its checksum is published with it.
+DEFAULT_RUNNER_VERSION = "2.329.0"
+
+
+class ConfigError(Exception):
+    """A config problem. `problems` lists `(field, message)` pairs; str() is user-readable."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = DEFAULT_CONFIG_FILE):
+        self.problems = problems
+        self.source = source
+        lines = [f"{source}: {len(problems)} problem(s):"]
+        lines += [f"  - {field}: {msg}" for field, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def _cidr(value: str, field: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a valid IPv4 CIDR block ({exc}); write it like 10.0.1.0/24 "
+            "with the host bits zero"
+        ) from exc
+
+
+Cidr = Annotated[str, Field(description="IPv4 CIDR block, e.g. 10.0.1.0/24")]
+
+
+class AwsConfig(_Model):
+    """`[aws]`: where to deploy, and optional endpoint overrides (used by the sandbox)."""
+
+    region: str = "us-east-1"
+    profile: str | None = None
+    endpoints: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not REGION_RE.match(v):
+            raise ValueError(f"{v!r} is not an AWS region name; use one like us-east-1 or eu-west-2")
+        return v
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, v: dict[str, str]) -> dict[str, str]:
+        for svc, url in v.items():
+            if not re.match(r"^https?://", url):
+                raise ValueError(
+                    f"endpoint for {svc!r} is {url!r}; give a full URL like http://127.0.0.1:5000"
+                )
+        return v
+
+
+class BackendConfig(_Model):
+    """`[backend]`: the Terraform state backend (S3 bucket + DynamoDB lock table)."""
+
+    bucket: str | None = Field(
+        default=None, description="state bucket; default '<name>-tfstate-<account id>'"
+    )
+    key: str = "aws/ec2-runner/terraform.tfstate"
+    lock_table: str | None = Field(default=None, description="default '<name>-tflock'")
+    locking: Literal["both", "s3", "dynamodb"] = "both"
+    kms_key_id: str | None = None
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        problems = []
+        if not BUCKET_RE.match(v):
+            problems.append(
+                "3-63 characters of lowercase letters, digits, dots and hyphens, "
+                "starting and ending with a letter or digit"
+            )
+        if ".." in v:
+            problems.append("no two adjacent dots")
+        if re.match(r"^\d+\.\d+\.\d+\.\d+$", v):
+            problems.append("not formatted like an IP address")
+        if v.startswith(("xn--", "sthree-")) or v.endswith(("-s3alias", "--ol-s3")):
+            problems.append("no reserved prefix (xn--, sthree-) or suffix (-s3alias, --ol-s3)")
+        if problems:
+            raise ValueError(f"{v!r} breaks S3 bucket naming rules: " + "; ".join(problems))
+        return v
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not v or v.startswith("/") or v.endswith("/"):
+            raise ValueError(
+                f"{v!r} is not a usable object key; use a path like aws/ec2-runner/terraform.tfstate"
+            )
+        return v
+
+    @field_validator("lock_table")
+    @classmethod
+    def _table(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[A-Za-z0-9_.-]{3,255}$", v):
+            raise ValueError(
+                f"{v!r} is not a DynamoDB table name; use 3-255 letters, digits, '_', '-' or '.'"
+            )
+        return v
+
+
+class NetworkConfig(_Model):
+    """`[network]`: the VPC. One public and one private subnet per availability zone."""
+
+    vpc_cidr: Cidr = "10.0.0.0/16"
+    availability_zones: list[str] = Field(default_factory=lambda: ["us-east-1a"])
+    public_subnet_cidrs: list[Cidr] = Field(default_factory=lambda: ["10.0.1.0/24"])
+    private_subnet_cidrs: list[Cidr] = Field(default_factory=lambda: ["10.0.2.0/24"])
+    nat: Literal["single", "per_az"] = "single"
+    interface_endpoints: bool = False
+    flow_logs: bool = False
+
+
+class ScheduleConfig(_Model):
+    """A time-of-day minimum for an autoscaled pool (`[[runners.pools.schedules]]`)."""
+
+    name: str
+    recurrence: str = Field(description="cron in UTC, e.g. '0 8 * * MON-FRI'")
+    min_size: int = Field(ge=0, le=1000)
+
+    @field_validator("recurrence")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if len(v.split()) != 5:
+            raise ValueError(f"{v!r} is not a 5-field cron expression like '0 8 * * MON-FRI'")
+        return v
+
+
+class PoolConfig(_Model):
+    """An autoscaled runner pool (`[[runners.pools]]`): one Auto Scaling group."""
+
+    name: str = "default"
+    labels: list[str] = Field(default_factory=list)
+    min_size: int = Field(default=0, ge=0, le=1000)
+    max_size: int = Field(default=5, ge=1, le=1000)
+    desired_capacity: int | None = Field(default=None, ge=0, le=1000)
+    instance_types: list[str] = Field(default_factory=list)
+    on_demand_base_capacity: int = Field(default=0, ge=0)
+    on_demand_percentage_above_base: int = Field(default=100, ge=0, le=100)
+    spot_allocation_strategy: Literal[
+        "price-capacity-optimized", "capacity-optimized", "lowest-price"
+    ] = "price-capacity-optimized"
+    warm_pool_size: int = Field(default=0, ge=0, le=100)
+    cpu_target: float | None = Field(default=70.0, gt=0, le=100)
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9-]{0,30}$", v):
+            raise ValueError(f"{v!r}: use 1-31 lowercase letters, digits and hyphens")
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> PoolConfig:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) is above max_size ({self.max_size})")
+        if self.desired_capacity is not None and not (
+            self.min_size <= self.desired_capacity <= self.max_size
+        ):
+            raise ValueError(
+                f"desired_capacity ({self.desired_capacity}) must lie between min_size "
+                f"({self.min_size}) and max_size ({self.max_size})"
+            )
+        return self
+
+
+class RunnersConfig(_Model):
+    """`[runners]`: the runner hosts (the seed's EC2 instance, scaled)."""
+
+    mode: Literal["static", "autoscaled"] = "static"
+    count: int = Field(default=1, ge=0, le=100, description="static mode: number of instances")
+    instance_type: str = "t3.medium"
+    ami_id: str | None = None
+    volume_size: int = Field(default=50, ge=8, le=16384)
+    volume_type: Literal["gp3", "gp2", "io1", "io2"] = "gp3"
+    volume_iops: int | None = Field(default=None, ge=100, le=256000)
+    volume_throughput: int | None = Field(default=None, ge=125, le=2000)
+    labels: list[str] = Field(default_factory=list)
+    ephemeral: bool = False
+    runner_version: str = DEFAULT_RUNNER_VERSION
+    ssh_ingress_cidrs: list[Cidr] = Field(default_factory=list)
+    http_ingress_cidrs: list[Cidr] | None = Field(
+        default=None, description="CIDRs allowed to reach nginx on 80/443; default: the VPC"
+    )
+    s3_bucket_names: list[str] = Field(default_factory=list)
+    app_image: str = "nginxdemos/hello:plain-text"
+    pools: list[PoolConfig] = Field(default_factory=lambda: [PoolConfig()])
+
+    @field_validator("instance_type")
+    @classmethod
+    def _itype(cls, v: str) -> str:
+        if not INSTANCE_TYPE_RE.match(v):
+            raise ValueError(f"{v!r} is not an EC2 instance type; use one like t3.medium")
+        return v
+
+    @field_validator("ami_id")
+    @classmethod
+    def _ami(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", v):
+            raise ValueError(f"{v!r} is not an AMI id; use one like ami-0abcdef1234567890")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: list[str]) -> list[str]:
+        for label in v:
+            if not LABEL_RE.match(label):
+                raise ValueError(
+                    f"label {label!r}: use 1-100 letters, digits, '.', '_' or '-' (no spaces)"
+                )
+        return v
+
+    @field_validator("runner_version")
+    @classmethod
+    def _rv(cls, v: str) -> str:
+        if not RUNNER_VERSION_RE.match(v):
+            raise ValueError(f"{v!r} is not a runner version; use one like {DEFAULT_RUNNER_VERSION}")
+        return v
+
+    @field_validator("ssh_ingress_cidrs", "http_ingress_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str] | None) -> list[str] | None:
+        for c in v or []:
+            _cidr(c, "")
+        return v
+
+    @model_validator(mode="after")
+    def _volume(self) -> RunnersConfig:
+        if self.volume_throughput is not None and self.volume_type != "gp3":
+            raise ValueError("volume_throughput applies to gp3 only; remove it or set volume_type")
+        if self.volume_iops is not None and self.volume_type == "gp2":
+            raise ValueError("volume_iops cannot be set for gp2; use gp3 or remove volume_iops")
+        names = [p.name for p in self.pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pool names must be unique, got {names}")
+        if self.mode == "autoscaled" and not self.pools:
+            raise ValueError("autoscaled mode needs at least one [[runners.pools]] entry")
+        return self
+
+
+class GithubConfig(_Model):
+    """`[github]`: where runners register and how the control plane authenticates."""
+
+    url: str = "https://github.com"
+    owner: str = Field(default="example-org", description="organization or user")
+    repository: str | None = Field(default=None, description="repo name for repo-level runners")
+    auth: Literal["app", "pat"] = "app"
+    app_id: str | None = None
+    installation_id: int | None = None
+    runner_group: str = "Default"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/.*)?$", v):
+            raise ValueError(f"{v!r} is not a URL; use https://github.com or your GHES URL")
+        return v.rstrip("/")
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$", v):
+            raise ValueError(f"{v!r} is not a GitHub organization or user name")
+        return v
+
+    @property
+    def api_url(self) -> str:
+        """REST API base URL: api.github.com for github.com, /api/v3 for GHES."""
+        if self.url in ("https://github.com", "http://github.com"):
+            return "https://api.github.com"
+        return f"{self.url}/api/v3"
+
+
+class MonitoringConfig(_Model):
+    """`[monitoring]`: log retention and where alarms go."""
+
+    log_retention_days: int = 30
+    alarm_sns_topic_arn: str | None = None
+    kms_key_arn: str | None = None
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _ret(cls, v: int) -> int:
+        allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
+        if v not in allowed:
+            raise ValueError(f"{v} is not a CloudWatch retention; pick one of {allowed}")
+        return v
+
+
+class ControlPlaneConfig(_Model):
+    """`[control_plane]`: the webhook-driven scaler/registrar/reconciler."""
+
+    enabled: bool = True
+    boot_timeout_seconds: int = Field(default=600, ge=60, le=3600)
+
+
+class FleetConfig(_Model):
+    """The whole `runnerfleet.toml`."""
+
+    name: str = "runnerfleet"
+    tags: dict[str, str] = Field(default_factory=dict)
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    runners: RunnersConfig = Field(default_factory=RunnersConfig)
+    github: GithubConfig = Field(default_factory=GithubConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    control_plane: ControlPlaneConfig = Field(default_factory=ControlPlaneConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(
+                f"{v!r}: use 3-32 lowercase letters, digits and hyphens, starting with a letter "
+                "(it prefixes every AWS resource name)"
+            )
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if k.lower().startswith(("aws:", "runnerfleet:")):
+                raise ValueError(f"tag key {k!r} uses a reserved prefix (aws:, runnerfleet:)")
+            if not 1 <= len(k) <= 128:
+                raise ValueError(f"tag key {k!r} must be 1-128 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _network(self) -> FleetConfig:
+        net = self.network
+        problems: list[str] = []
+        try:
+            vpc = _cidr(net.vpc_cidr, "network.vpc_cidr")
+        except ValueError as exc:
+            raise ValueError(f"network.vpc_cidr: {exc}") from exc
+        if not 16 <= vpc.prefixlen <= 28:
+            raise ValueError(
+                f"network.vpc_cidr: /{vpc.prefixlen} is outside AWS's /16../28; use e.g. 10.0.0.0/16"
+            )
+        azs = net.availability_zones
+        if not azs:
+            raise ValueError("network.availability_zones: list at least one zone, e.g. us-east-1a")
+        if len(set(azs)) != len(azs):
+            raise ValueError(f"network.availability_zones: zones repeat in {azs}")
+        for az in azs:
+            if not re.match(rf"^{re.escape(self.aws.region)}[a-z]$", az):
+                raise ValueError(
+                    f"network.availability_zones: {az!r} is not a zone of region "
+                    f"{self.aws.region!r}; use e.g. {self.aws.region}a"
+                )
+        for fld in ("public_subnet_cidrs", "private_subnet_cidrs"):
+            cidrs = getattr(net, fld)
+            if len(cidrs) != len(azs):
+                raise ValueError(
+                    f"network.{fld}: {len(cidrs)} subnet(s) for {len(azs)} availability zone(s); "
+                    "give exactly one per zone, in the same order"
+                )
+        nets: list[tuple[str, ipaddress.IPv4Network]] = []
+        for fld in ("public_subnet_cidrs", "private_subnet_cidrs"):
+            for i, c in enumerate(getattr(net, fld)):
+                try:
+                    n = _cidr(c, fld)
+                except ValueError as exc:
+                    raise ValueError(f"network.{fld}[{i}]: {exc}") from exc
+                if not n.subnet_of(vpc):
+                    raise ValueError(
+                        f"network.{fld}[{i}]: {c} is outside the VPC {vpc}; "
+                        f"pick a block inside {vpc}"
+                    )
+                if not 16 <= n.prefixlen <= 28:
+                    raise ValueError(f"network.{fld}[{i}]: /{n.prefixlen} subnets are not allowed")
+                for other_name, other in nets:
+                    if n.overlaps(other):
+                        raise ValueError(
+                            f"network.{fld}[{i}]: {c} overlaps {other_name} ({other}); "
+                            "subnets must not overlap"
+                        )
+                nets.append((f"network.{fld}[{i}]", n))
+        if problems:
+            raise ValueError("; ".join(problems))
+        if self.runners.http_ingress_cidrs is not None:
+            for c in self.runners.http_ingress_cidrs:
+                if c == "0.0.0.0/0":
+                    break
+        return self
+
+    # ---- derived names -------------------------------------------------------------------
+    def state_bucket(self, account_id: str) -> str:
+        return self.backend.bucket or f"{self.name}-tfstate-{account_id}"
+
+    def lock_table(self) -> str:
+        return self.backend.lock_table or f"{self.name}-tflock"
+
+    def base_tags(self) -> dict[str, str]:
+        return {**self.tags, "runnerfleet:fleet": self.name}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _hint(err: Mapping[str, Any]) -> str:
+    typ = err.get("type", "")
+    msg = str(err.get("msg", ""))
+    msg = msg.removeprefix("Value error, ")
+    if typ == "extra_forbidden":
+        return "unknown setting; check the spelling (see `runnerfleet init` for every setting)"
+    if typ == "literal_error":
+        return f"{msg}"
+    if typ in ("int_parsing", "int_type"):
+        return f"{msg}; write a whole number without quotes"
+    if typ in ("bool_parsing", "bool_type"):
+        return f"{msg}; write true or false"
+    if typ in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"{msg}"
+    return msg
+
+
+def _split_model_error(field: str, message: str) -> tuple[str, str]:
+    """Model validators prefix messages with the dotted field they concern."""
+    m = re.match(r"^(network\.[a-z_]+(?:\[\d+\])?): (.*)$", message, re.S)
+    if m and not field:
+        return m.group(1), m.group(2)
+    return field or "(top level)", message
+
+
+def validate(data: Mapping[str, Any], source: str = DEFAULT_CONFIG_FILE) -> FleetConfig:
+    """Validate a config mapping, raising ConfigError with one entry per problem."""
+    try:
+        return FleetConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = _field_path(tuple(err["loc"]))
+            problems.append(_split_model_error(field, _hint(err)))
+        raise ConfigError(problems, source) from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`RUNNERFLEET_AWS__REGION=eu-west-1` -> {"aws": {"region": "eu-west-1"}}.
+
+    Nested keys are joined by a double underscore; values are parsed as JSON when they can be
+    (numbers, booleans, lists) and taken as strings otherwise. RUNNERFLEET_CONFIG,
+    RUNNERFLEET_HOME and RUNNERFLEET_TF_* are settings of the CLI, not of the fleet.
+    """
+    environ = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX) :]
+        if rest in RESERVED_ENV or rest.startswith(("TF_", "SANDBOX_", "GITHUB_TOKEN")):
+            continue
+        parts = [p.lower() for p in rest.split("__") if p]
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = _parse_env_value(raw)
+    return out
+
+
+RESERVED_ENV = {"CONFIG", "HOME", "PROVIDER_MIRROR", "LOG_LEVEL"}
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> FleetConfig:
+    """Load `runnerfleet.toml` (if present) plus environment overrides.
+
+    A missing file is fine (every setting has a default); a file that does not parse, or
+    values that do not validate, raise ConfigError.
+    """
+    path = path or Path(os.environ.get("RUNNERFLEET_CONFIG", DEFAULT_CONFIG_FILE))
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                [("(file)", f"not valid TOML: {exc}; fix the syntax at that line")], str(path)
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError([("(file)", "not UTF-8 text")], str(path)) from None
+    data = _deep_merge(data, env_overrides(environ))
+    return validate(data, str(path))
+
+
+def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
+    """Render the config to the root stack's variables (`runnerfleet.auto.tfvars.json`)."""
+    r = cfg.runners
+    n = cfg.network
+    return {
+        "name": cfg.name,
+        "region": cfg.aws.region,
+        "tags": cfg.tags,
+        "vpc_cidr": n.vpc_cidr,
+        "availability_zones": n.availability_zones,
+        "public_subnet_cidrs": n.public_subnet_cidrs,
+        "private_subnet_cidrs": n.private_subnet_cidrs,
+        "nat_mode": n.nat,
+        "enable_interface_endpoints": n.interface_endpoints,
+        "enable_flow_logs": n.flow_logs,
+        "runner_mode": r.mode,
+        "runner_count": r.count,
+        "instance_type": r.instance_type,
+        "ami_id": r.ami_id,
+        "root_volume_size": r.volume_size,
+        "root_volume_type": r.volume_type,
+        "root_volume_iops": r.volume_iops,
+        "root_volume_throughput": r.volume_throughput,
+        "runner_labels": r.labels,
+        "ephemeral": r.ephemeral,
+        "runner_version": r.runner_version,
+        "ssh_ingress_cidrs": r.ssh_ingress_cidrs,
+        "http_ingress_cidrs": r.http_ingress_cidrs,
+        "s3_bucket_names": r.s3_bucket_names,
+        "app_image": r.app_image,
+        "pools": [
+            {
+                "name": p.name,
+                "labels": p.labels,
+                "min_size": p.min_size,
+                "max_size": p.max_size,
+                "desired_capacity": p.desired_capacity,
+                "instance_types": p.instance_types or [r.instance_type],
+                "on_demand_base_capacity": p.on_demand_base_capacity,
+                "on_demand_percentage_above_base": p.on_demand_percentage_above_base,
+                "spot_allocation_strategy": p.spot_allocation_strategy,
+                "warm_pool_size": p.warm_pool_size,
+                "cpu_target": p.cpu_target,
+                "schedules": [s.model_dump() for s in p.schedules],
+            }
+            for p in r.pools
+        ],
+        "github_url": cfg.github.url,
+        "github_owner": cfg.github.owner,
+        "github_repository": cfg.github.repository,
+        "log_retention_days": cfg.monitoring.log_retention_days,
+        "alarm_sns_topic_arn": cfg.monitoring.alarm_sns_topic_arn,
+        "enable_control_plane": cfg.control_plane.enabled,
+    }

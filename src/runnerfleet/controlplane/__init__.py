@@ -1,0 +1,1 @@
+"""runnerfleet.controlplane package."""

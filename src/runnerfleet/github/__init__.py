@@ -1,0 +1,1 @@
+"""runnerfleet.github package."""
