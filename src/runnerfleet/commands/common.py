@@ -1,0 +1,119 @@
+"""Options and plumbing shared by command modules: config loading, target choice, errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import botocore.exceptions
+import typer
+
+from runnerfleet import config as config_mod
+from runnerfleet.deploy import Deployment, Reporter
+from runnerfleet.sandbox import SandboxError
+from runnerfleet.target import Target, TargetError, resolve_target
+from runnerfleet.terraform import TerraformError
+from runnerfleet.ui import EXIT_CONFIG, EXIT_FAILED, console, fail, redact
+from runnerfleet.workspace import WorkspaceError
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default: runnerfleet.toml, or $RUNNERFLEET_CONFIG)."
+    ),
+]
+SandboxOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--sandbox/--aws",
+        help="Force the local sandbox, or real AWS. Default: the sandbox when it is running or "
+        "when no AWS credentials are configured.",
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def load_config(path: Path | None) -> tuple[config_mod.FleetConfig, Path]:
+    """Load the config (exit 2 on problems); the project folder is the config's folder."""
+    path = path or Path(os.environ.get("RUNNERFLEET_CONFIG", config_mod.DEFAULT_CONFIG_FILE))
+    try:
+        cfg = config_mod.load(path)
+    except config_mod.ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    return cfg, path.resolve().parent
+
+
+def target_for(
+    cfg: config_mod.FleetConfig, project: Path, sandbox: bool | None, *, start: bool
+) -> Target:
+    return resolve_target(cfg, project, sandbox=sandbox, start=start)
+
+
+def deployment_for(
+    cfg: config_mod.FleetConfig,
+    project: Path,
+    sandbox: bool | None,
+    *,
+    start: bool,
+    report: Reporter,
+) -> Deployment:
+    if start and (sandbox or sandbox is None):
+        report("starting the sandbox emulators (if not running)")
+    return Deployment(cfg, target_for(cfg, project, sandbox, start=start), report)
+
+
+@contextmanager
+def progress(quiet_stdout: bool) -> Iterator[Reporter]:
+    """Progress lines go to stderr, so --json output on stdout stays parseable."""
+    err = console(stderr=True)
+
+    def report(line: str) -> None:
+        if line.strip():
+            err.print(f"[dim]{redact(line)}[/]", markup=True, highlight=False)
+
+    _ = quiet_stdout
+    yield report
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [
+        TerraformError,
+        TargetError,
+        SandboxError,
+        WorkspaceError,
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ]
+    try:
+        from runnerfleet.backend import BackendError
+
+        errors.append(BackendError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn library errors into a clear message and exit 1 (config errors: exit 2)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except config_mod.ConfigError as exc:
+            fail(str(exc), EXIT_CONFIG)
+        except _known_errors() as exc:
+            fail(str(exc), EXIT_FAILED)
+
+    return wrapper
+
+
+__all__ = ["Any", "ConfigOpt", "JsonOpt", "SandboxOpt", "YesOpt"]

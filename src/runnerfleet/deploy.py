@@ -1,0 +1,209 @@
+"""Orchestrates `up`, `plan`, `apply`, `down` and `status` for one fleet on one target.
+
+Library code: it reports progress through a callback and returns results; the CLI renders
+them. The order of `up` is: state backend bootstrap, workspace sync, terraform init (only when
+the backend settings changed), plan, confirmation, apply of exactly that plan, outputs, and in
+the sandbox the registrar and simulated hosts so that runners come online in the GitHub
+emulator.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runnerfleet.config import FleetConfig, to_tfvars
+from runnerfleet.target import Target
+from runnerfleet.terraform import PlanResult, Terraform, write_cli_config
+from runnerfleet.workspace import SANDBOX_MODULE_OVERRIDES, Workspace
+
+Reporter = Callable[[str], None]
+Confirm = Callable[[PlanResult], bool]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+@dataclass
+class UpResult:
+    changed: bool
+    summary: dict[str, int]
+    outputs: dict[str, Any]
+    backend_changes: list[str] = field(default_factory=list)
+    runners: list[dict[str, Any]] = field(default_factory=list)
+    applied: bool = False
+
+
+class Deployment:
+    """One fleet (config) on one target (AWS or sandbox)."""
+
+    def __init__(self, cfg: FleetConfig, target: Target, report: Reporter = _noop):
+        self.cfg = cfg
+        self.target = target
+        self.report = report
+        self.ws = Workspace(target.workdir)
+        self._tf: Terraform | None = None
+
+    # ---- preparation ---------------------------------------------------------------------
+    def tfvars(self) -> dict[str, Any]:
+        tv = to_tfvars(self.cfg)
+        if self.target.sandbox is not None and not tv.get("ami_id"):
+            tv["ami_id"] = self.target.sandbox.default_ami()
+        return tv
+
+    def bootstrap_backend(self, adopt: bool = False) -> list[str]:
+        backend = importlib.import_module("runnerfleet.backend")
+        changes = backend.bootstrap(
+            self.target.client("s3"),
+            self.target.client("dynamodb"),
+            bucket=self.target.bucket(),
+            table=self.cfg.lock_table(),
+            region=self.cfg.aws.region,
+            kms_key_id=self.cfg.backend.kms_key_id,
+            adopt=adopt,
+        )
+        return [str(c) for c in changes]
+
+    def terraform(self) -> Terraform:
+        if self._tf is None:
+            cli_config = write_cli_config(
+                self.target.home / "terraform.rc",
+                plugin_cache=self.target.home / "plugin-cache",
+            )
+            self._tf = Terraform(
+                self.ws.stack_dir,
+                cli_config=cli_config,
+                env=self.target.terraform_env(),
+                on_line=self.report,
+            )
+        return self._tf
+
+    def prepare(self) -> Terraform:
+        """Sync sources, write inputs and overrides, init when needed."""
+        self.ws.sync()
+        if self.target.sandbox is not None:
+            self.ws.write_overrides(
+                self.target.sandbox.provider_override(), SANDBOX_MODULE_OVERRIDES
+            )
+        needs_init = self.ws.write_inputs(self.tfvars(), self.target.backend_settings())
+        tf = self.terraform()
+        if needs_init or not (self.ws.stack_dir / ".terraform" / "terraform.tfstate").exists():
+            self.report("terraform init")
+            tf.init(self.ws.backend_file)
+            self.ws.mark_initialized()
+        return tf
+
+    # ---- operations ----------------------------------------------------------------------
+    def plan(self, plan_file: Path | None = None, destroy: bool = False) -> PlanResult:
+        tf = self.prepare()
+        plan_file = plan_file or (
+            self.ws.stack_dir / ("destroy.tfplan" if destroy else "up.tfplan")
+        )
+        self.report("terraform plan")
+        return tf.plan(plan_file.resolve(), destroy=destroy)
+
+    def apply(self, plan: PlanResult) -> dict[str, Any]:
+        tf = self.terraform()
+        self.report("terraform apply")
+        tf.apply(plan.plan_file)
+        return tf.output()
+
+    def up(self, confirm: Confirm | None = None, *, adopt: bool = False) -> UpResult:
+        self.report(f"target: {self.target.label}")
+        backend_changes = self.bootstrap_backend(adopt=adopt)
+        for change in backend_changes:
+            self.report(f"backend: {change}")
+        plan = self.plan()
+        result = UpResult(
+            changed=plan.has_changes,
+            summary=plan.summary(),
+            outputs={},
+            backend_changes=backend_changes,
+        )
+        if plan.has_changes:
+            if confirm is not None and not confirm(plan):
+                result.outputs = self.terraform().output()
+                return result
+            result.outputs = self.apply(plan)
+            result.applied = True
+        else:
+            result.outputs = self.terraform().output()
+        if self.target.sandbox is not None:
+            result.runners = self.bring_runners_online()
+        return result
+
+    def bring_runners_online(self) -> list[dict[str, Any]]:
+        """Sandbox: run the registrar and the simulated hosts (host-bootstrap area)."""
+        try:
+            sim = importlib.import_module("runnerfleet.agent.simulate")
+        except ModuleNotFoundError:
+            return []
+        runners: list[dict[str, Any]] = sim.sandbox_bring_online(self.cfg, self.target, self.report)
+        return runners
+
+    def deregister_runners(self) -> int:
+        """Remove the fleet's runners from GitHub before instances go (sandbox: the emulator)."""
+        if self.target.sandbox is None:
+            return 0
+        try:
+            sim = importlib.import_module("runnerfleet.agent.simulate")
+        except ModuleNotFoundError:
+            return 0
+        removed: int = sim.sandbox_deregister(self.cfg, self.target, self.report)
+        return removed
+
+    def down(self) -> PlanResult:
+        self.deregister_runners()
+        plan = self.plan(destroy=True)
+        if plan.has_changes:
+            self.report("terraform apply (destroy)")
+            self.terraform().apply(plan.plan_file)
+        return plan
+
+    def outputs(self) -> dict[str, Any]:
+        tf = self.prepare()
+        return tf.output()
+
+    def instances(self) -> list[dict[str, Any]]:
+        """The fleet's runner instances, from EC2 tags (the ground truth)."""
+        ec2 = self.target.client("ec2")
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[
+                {"Name": "tag:runnerfleet:fleet", "Values": [self.cfg.name]},
+                {"Name": "tag:runnerfleet:role", "Values": ["runner"]},
+                {
+                    "Name": "instance-state-name",
+                    "Values": ["pending", "running", "stopping", "stopped"],
+                },
+            ]
+        )
+        found: list[dict[str, Any]] = []
+        for page in pages:
+            for res in page["Reservations"]:
+                for inst in res["Instances"]:
+                    tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                    found.append(
+                        {
+                            "id": inst["InstanceId"],
+                            "name": tags.get("Name", ""),
+                            "state": inst["State"]["Name"],
+                            "pool": tags.get("runnerfleet:pool", ""),
+                            "private_ip": inst.get("PrivateIpAddress", ""),
+                        }
+                    )
+        return sorted(found, key=lambda i: (i["name"], i["id"]))
+
+    def github_runners(self) -> list[dict[str, Any]]:
+        """The fleet's runners as GitHub sees them (sandbox: the GitHub emulator)."""
+        if self.target.sandbox is None:
+            return []
+        try:
+            sim = importlib.import_module("runnerfleet.agent.simulate")
+        except ModuleNotFoundError:
+            return []
+        runners: list[dict[str, Any]] = sim.sandbox_list_runners(self.cfg, self.target)
+        return runners

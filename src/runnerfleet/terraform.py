@@ -1,0 +1,344 @@
+"""Subprocess wrapper around terraform or OpenTofu: init, plan, show, apply, destroy, output.
+
+It finds the binary and checks its version, writes its own CLI config (a provider filesystem
+mirror when one is available, the public registry otherwise), runs every command with
+TF_IN_AUTOMATION=1 and TF_INPUT=0, streams output lines (redacted) to a callback, and turns a
+failure into a TerraformError that carries the tail of the output (including who holds a lock).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runnerfleet.ui import redact
+
+MIN_VERSION = (1, 10, 0)
+MIRROR_ENV = ("RUNNERFLEET_PROVIDER_MIRROR", "TF_PROVIDER_MIRROR")
+BINARY_ENV = "RUNNERFLEET_TF_BINARY"
+# Where provider mirrors are commonly laid out; searched before a bounded filesystem scan.
+_MIRROR_GLOBS = (
+    "~/.terraform.d/plugins",
+    "~/.local/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+    "/opt/*/registry.terraform.io/..",
+    "/opt/*/*/registry.terraform.io/..",
+)
+
+LineSink = Callable[[str], None]
+
+
+class TerraformError(Exception):
+    """A terraform command failed; `output` holds its (redacted) last lines."""
+
+    def __init__(self, message: str, output: str = "", returncode: int = 1):
+        self.output = output
+        self.returncode = returncode
+        super().__init__(message + (f"\n{output}" if output else ""))
+
+    @property
+    def lock_holder(self) -> dict[str, str] | None:
+        """The lock info terraform printed when it could not acquire the state lock."""
+        if "Error acquiring the state lock" not in self.output:
+            return None
+        info: dict[str, str] = {}
+        for key in ("ID", "Path", "Operation", "Who", "Version", "Created"):
+            m = re.search(rf"^\s*{key}:\s*(.+)$", self.output, re.M)
+            if m:
+                info[key] = m.group(1).strip()
+        return info
+
+
+@dataclass(frozen=True)
+class Binary:
+    path: str
+    flavour: str  # "terraform" or "tofu"
+    version: tuple[int, int, int]
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+def _parse_version(text: str) -> tuple[int, int, int]:
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
+    if not m:
+        raise TerraformError(f"could not read a version from {text!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def find_binary(environ: Mapping[str, str] | None = None) -> Binary:
+    """Find terraform (preferred) or tofu and check it is at least 1.10."""
+    environ = os.environ if environ is None else environ
+    candidates = [environ[BINARY_ENV]] if environ.get(BINARY_ENV) else ["terraform", "tofu"]
+    for cand in candidates:
+        path = shutil.which(cand)
+        if not path:
+            continue
+        proc = subprocess.run(
+            [path, "version", "-json"], capture_output=True, text=True, timeout=60, check=False
+        )
+        try:
+            version = _parse_version(json.loads(proc.stdout)["terraform_version"])
+        except (ValueError, KeyError):
+            version = _parse_version(proc.stdout or proc.stderr)
+        flavour = "tofu" if "tofu" in Path(path).name else "terraform"
+        if version < MIN_VERSION:
+            raise TerraformError(
+                f"{path} is version {'.'.join(map(str, version))}; runnerfleet needs terraform "
+                ">= 1.10 (or OpenTofu >= 1.10). Install a newer one, or point "
+                f"{BINARY_ENV} at it."
+            )
+        return Binary(path, flavour, version)
+    raise TerraformError(
+        "terraform was not found on PATH. Install terraform >= 1.10 "
+        "(https://developer.hashicorp.com/terraform/install) or OpenTofu >= 1.10, "
+        f"or set {BINARY_ENV} to its path."
+    )
+
+
+def _is_mirror(path: Path) -> bool:
+    return (path / "registry.terraform.io").is_dir()
+
+
+def discover_mirror(environ: Mapping[str, str] | None = None, scan: bool = True) -> Path | None:
+    """A provider filesystem mirror: named by env, found in a usual place, or by a bounded scan.
+
+    The mirror is the folder that contains `registry.terraform.io/`.
+    """
+    environ = os.environ if environ is None else environ
+    for var in MIRROR_ENV:
+        if environ.get(var):
+            p = Path(environ[var]).expanduser()
+            if p.name == "registry.terraform.io":
+                p = p.parent
+            if not _is_mirror(p):
+                raise TerraformError(
+                    f"{var}={environ[var]} holds no registry.terraform.io folder; point it at "
+                    "the folder that contains registry.terraform.io/"
+                )
+            return p
+    for pattern in _MIRROR_GLOBS:
+        for hit in sorted(glob.glob(os.path.expanduser(pattern))):
+            p = Path(hit).resolve()
+            if _is_mirror(p):
+                return p
+    if not scan:
+        return None
+    try:
+        proc = subprocess.run(
+            ["find", "/opt", "/usr/local", "/srv", "-maxdepth", "4", "-type", "d",
+             "-name", "registry.terraform.io"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in proc.stdout.splitlines():
+        if line.strip():
+            return Path(line.strip()).parent
+    return None
+
+
+def write_cli_config(
+    path: Path, mirror: Path | None = None, plugin_cache: Path | None = None
+) -> Path:
+    """Write a Terraform CLI config: hashicorp/* providers from the mirror if there is one."""
+    mirror = mirror if mirror is not None else discover_mirror()
+    lines: list[str] = []
+    if plugin_cache is not None:
+        plugin_cache.mkdir(parents=True, exist_ok=True)
+        lines.append(f"plugin_cache_dir = {json.dumps(str(plugin_cache))}")
+        lines.append("plugin_cache_may_break_dependency_lock_file = true")
+    if mirror is not None:
+        lines += [
+            "provider_installation {",
+            "  filesystem_mirror {",
+            f"    path    = {json.dumps(str(mirror))}",
+            '    include = ["registry.terraform.io/hashicorp/*"]',
+            "  }",
+            "  direct {",
+            '    exclude = ["registry.terraform.io/hashicorp/*"]',
+            "  }",
+            "}",
+        ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class PlanResult:
+    """A saved plan and its JSON rendering."""
+
+    plan_file: Path
+    has_changes: bool
+    json: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, int]:
+        """Counts of create/update/delete/replace actions in the plan."""
+        counts = {"create": 0, "update": 0, "delete": 0, "replace": 0}
+        for rc in self.json.get("resource_changes", []):
+            actions = rc.get("change", {}).get("actions", [])
+            if actions == ["create"]:
+                counts["create"] += 1
+            elif actions == ["update"]:
+                counts["update"] += 1
+            elif actions == ["delete"]:
+                counts["delete"] += 1
+            elif set(actions) == {"create", "delete"}:
+                counts["replace"] += 1
+        return counts
+
+    def changed_addresses(self) -> list[str]:
+        return [
+            rc["address"]
+            for rc in self.json.get("resource_changes", [])
+            if rc.get("change", {}).get("actions") not in (["no-op"], ["read"])
+        ]
+
+
+class Terraform:
+    """Runs terraform in one working directory with a fixed environment."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        binary: Binary | None = None,
+        cli_config: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        on_line: LineSink | None = None,
+    ):
+        self.workdir = workdir
+        self.binary = binary or find_binary()
+        self.cli_config = cli_config
+        self.extra_env = dict(env or {})
+        self.on_line = on_line
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_VAR_", "TF_CLI_ARGS"))}
+        env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
+        if self.cli_config is not None:
+            env["TF_CLI_CONFIG_FILE"] = str(self.cli_config)
+        for key, value in self.extra_env.items():
+            if value == "":
+                env.pop(key, None)  # an empty value means "unset it"
+            else:
+                env[key] = value
+        return env
+
+    def run(
+        self, args: Sequence[str], *, capture: bool = False, ok_codes: Sequence[int] = (0,)
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a terraform command. Streams lines unless capture; raises on a bad exit code."""
+        cmd = [self.binary.path, *args]
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.workdir,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        out_lines: list[str] = []
+        err_lines: list[str] = []
+
+        def pump(stream: Any, sink: list[str], show: bool) -> None:
+            for line in stream:
+                sink.append(line)
+                if show and self.on_line is not None:
+                    self.on_line(redact(line.rstrip("\n")))
+
+        t_err = threading.Thread(target=pump, args=(proc.stderr, err_lines, True), daemon=True)
+        t_err.start()
+        pump(proc.stdout, out_lines, not capture)
+        t_err.join()
+        code = proc.wait()
+        stdout = "".join(out_lines)
+        stderr = "".join(err_lines)
+        if code not in ok_codes:
+            tail = redact("\n".join((stderr or stdout).strip().splitlines()[-60:]))
+            raise TerraformError(
+                f"`{self.binary.flavour} {args[0]}` failed (exit {code}) in {self.workdir}",
+                tail,
+                code,
+            )
+        return subprocess.CompletedProcess(cmd, code, stdout, stderr)
+
+    # ---- commands ------------------------------------------------------------------------
+    def init(self, backend_config: Path | None = None, *, reconfigure: bool = True) -> None:
+        args = ["init", "-no-color", "-input=false"]
+        if backend_config is not None:
+            args.append(f"-backend-config={backend_config}")
+        if reconfigure:
+            args.append("-reconfigure")
+        self.run(args)
+
+    def validate(self) -> dict[str, Any]:
+        proc = self.run(["validate", "-json", "-no-color"], capture=True, ok_codes=(0, 1))
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+    def plan(
+        self,
+        plan_file: Path,
+        *,
+        var_files: Sequence[Path] = (),
+        destroy: bool = False,
+        lock_timeout: str = "0s",
+    ) -> PlanResult:
+        args = ["plan", "-no-color", "-input=false", "-detailed-exitcode", f"-out={plan_file}"]
+        args.append(f"-lock-timeout={lock_timeout}")
+        args += [f"-var-file={f}" for f in var_files]
+        if destroy:
+            args.append("-destroy")
+        proc = self.run(args, ok_codes=(0, 2))
+        result = PlanResult(plan_file, has_changes=proc.returncode == 2)
+        result.json = self.show_json(plan_file)
+        return result
+
+    def show_json(self, plan_file: Path | None = None) -> dict[str, Any]:
+        args = ["show", "-json", "-no-color"]
+        if plan_file is not None:
+            args.append(str(plan_file))
+        proc = self.run(args, capture=True)
+        data: dict[str, Any] = json.loads(_json_part(proc.stdout))
+        return data
+
+    def apply(self, plan_file: Path) -> None:
+        self.run(["apply", "-no-color", "-input=false", "-auto-approve", str(plan_file)])
+
+    def destroy(self, *, var_files: Sequence[Path] = ()) -> None:
+        args = ["destroy", "-no-color", "-input=false", "-auto-approve"]
+        args += [f"-var-file={f}" for f in var_files]
+        self.run(args)
+
+    def output(self) -> dict[str, Any]:
+        proc = self.run(["output", "-json", "-no-color"], capture=True)
+        raw: dict[str, Any] = json.loads(_json_part(proc.stdout))
+        return {k: v.get("value") for k, v in raw.items() if not v.get("sensitive")}
+
+    def fmt_check(self, recursive: bool = True) -> list[str]:
+        args = ["fmt", "-check", "-list=true", "-no-color"]
+        if recursive:
+            args.append("-recursive")
+        proc = self.run(args, capture=True, ok_codes=(0, 3))
+        return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _json_part(stdout: str) -> str:
+    """Terraform may print warnings (e.g. the DynamoDB-lock deprecation) before the JSON."""
+    start = min((i for i in (stdout.find("{"), stdout.find("[")) if i >= 0), default=0)
+    return stdout[start:]
