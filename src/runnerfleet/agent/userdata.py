@@ -79,16 +79,16 @@ def render_template(text: str, variables: Mapping[str, object]) -> str:
     values = {k: _value(k, v) for k, v in variables.items()}
 
     def sub(m: re.Match[str]) -> str:
-        token = m.group(0)
-        if token == "$${":
+        piece = m.group(0)
+        if piece == "$${":
             return "${"
-        if token == "%%{":
+        if piece == "%%{":
             return "%{"
-        if token == "%{":
+        if piece == "%{":
             raise TemplateError("template directives (%{ ... }) are not supported; use ${var}")
         ident = _IDENT_RE.match(m.group(1) or "")
         if not ident or ident.group(1) not in values:
-            raise TemplateError(f"unsupported interpolation {token!r} in {TEMPLATE_NAME}")
+            raise TemplateError(f"unsupported interpolation {piece!r} in {TEMPLATE_NAME}")
         return values[ident.group(1)]
 
     return _TOKEN_RE.sub(sub, text)
