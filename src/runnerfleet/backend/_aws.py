@@ -1,0 +1,63 @@
+"""Small helpers for reading botocore errors and naming Terraform's backend objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import botocore.exceptions
+
+from runnerfleet.backend.model import BackendError
+
+LOCKFILE_SUFFIX = ".tflock"  # Terraform's S3 lockfile: `<key>.tflock` beside the state
+DIGEST_SUFFIX = "-md5"  # Terraform's DynamoDB digest item: LockID `<bucket>/<key>-md5`
+S3_DIGEST_SUFFIX = ".md5"  # digest object some Terraform versions keep beside the state
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def http_status(exc: botocore.exceptions.ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def is_not_found(exc: botocore.exceptions.ClientError, *codes: str) -> bool:
+    """True for a 404 or one of the given error codes."""
+    return error_code(exc) in {"404", "NotFound", *codes} or http_status(exc) == 404
+
+
+@contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """Turn an AWS error into a BackendError that says what was being done."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise BackendError(
+            f"could not {what}: {err.get('Code', 'error')}: {err.get('Message', exc)}"
+        ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise BackendError(f"could not {what}: {exc}") from exc
+
+
+def lock_path(bucket: str, key: str) -> str:
+    """Terraform's DynamoDB lock item id."""
+    return f"{bucket}/{key}"
+
+
+def digest_id(bucket: str, key: str) -> str:
+    """Terraform's DynamoDB digest item id."""
+    return lock_path(bucket, key) + DIGEST_SUFFIX
+
+
+def lockfile_key(key: str) -> str:
+    return key + LOCKFILE_SUFFIX
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
