@@ -46,6 +46,10 @@ class _Model(BaseModel):
 
 
 def _cidr(value: str, field: str) -> ipaddress.IPv4Network:
+    if "/" not in value:
+        raise ValueError(
+            f"{value!r} is not a CIDR block: add the prefix length, e.g. {value}/32 for one address"
+        )
     try:
         return ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:

@@ -1,0 +1,154 @@
+"""Config model: seed defaults, env overrides, tfvars rendering and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runnerfleet import config
+from runnerfleet.config import ConfigError, FleetConfig, env_overrides, load, to_tfvars, validate
+
+
+def test_defaults_are_the_seed_architecture() -> None:
+    cfg = FleetConfig()
+    assert cfg.aws.region == "us-east-1"
+    assert cfg.network.vpc_cidr == "10.0.0.0/16"
+    assert cfg.network.public_subnet_cidrs == ["10.0.1.0/24"]
+    assert cfg.network.private_subnet_cidrs == ["10.0.2.0/24"]
+    assert cfg.network.availability_zones == ["us-east-1a"]
+    assert cfg.runners.instance_type == "t3.medium"
+    assert cfg.runners.volume_size == 50
+    assert cfg.runners.volume_type == "gp3"
+    assert cfg.backend.key == "aws/ec2-runner/terraform.tfstate"
+    assert cfg.backend.locking == "both"
+
+
+def test_missing_file_gives_defaults(tmp_path: Path) -> None:
+    cfg = load(tmp_path / "none.toml", environ={})
+    assert cfg == FleetConfig()
+
+
+def test_env_overrides_nested_and_typed(tmp_path: Path) -> None:
+    path = tmp_path / "runnerfleet.toml"
+    path.write_text('name = "alpha"\n[runners]\ncount = 1\n')
+    env = {
+        "RUNNERFLEET_RUNNERS__COUNT": "3",
+        "RUNNERFLEET_AWS__REGION": "eu-west-1",
+        "RUNNERFLEET_NETWORK__AVAILABILITY_ZONES": '["eu-west-1a"]',
+        "RUNNERFLEET_CONFIG": "ignored-not-a-setting",
+        "OTHER": "x",
+    }
+    cfg = load(path, environ=env)
+    assert cfg.name == "alpha"
+    assert cfg.runners.count == 3
+    assert cfg.aws.region == "eu-west-1"
+    assert cfg.network.availability_zones == ["eu-west-1a"]
+
+
+def test_env_override_that_is_invalid_names_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path / "x.toml", environ={"RUNNERFLEET_RUNNERS__COUNT": "many"})
+    assert exc.value.problems[0][0] == "runners.count"
+
+
+def test_tfvars_cover_every_stack_variable() -> None:
+    variables = Path(__file__).parents[2] / "infra/stacks/ec2-runner/variables.tf"
+    declared = set()
+    for line in variables.read_text().splitlines():
+        if line.startswith('variable "'):
+            declared.add(line.split('"')[1])
+    rendered = set(to_tfvars(FleetConfig()))
+    assert rendered <= declared, f"tfvars without a stack variable: {rendered - declared}"
+    assert declared <= rendered, f"stack variables the config never sets: {declared - rendered}"
+
+
+def test_multi_az_config_is_valid() -> None:
+    cfg = validate(
+        {
+            "network": {
+                "availability_zones": ["us-east-1a", "us-east-1b"],
+                "public_subnet_cidrs": ["10.0.1.0/24", "10.0.3.0/24"],
+                "private_subnet_cidrs": ["10.0.2.0/24", "10.0.4.0/24"],
+                "nat": "per_az",
+            }
+        }
+    )
+    assert to_tfvars(cfg)["nat_mode"] == "per_az"
+
+
+# (config, field the error must name, a word of the fix)
+INVALID = [
+    ({"name": "Bad_Name"}, "name", "lowercase"),
+    ({"aws": {"region": "mars-1"}}, "aws.region", "us-east-1"),
+    ({"network": {"vpc_cidr": "10.0.0.0/33"}}, "network.vpc_cidr", "CIDR"),
+    ({"network": {"vpc_cidr": "10.0.0.1/16"}}, "network.vpc_cidr", "host bits"),
+    ({"network": {"public_subnet_cidrs": ["192.168.1.0/24"]}}, "network.public_subnet_cidrs[0]", "inside"),
+    ({"network": {"private_subnet_cidrs": ["10.0.1.0/24"]}}, "network.private_subnet_cidrs[0]", "overlap"),
+    (
+        {"network": {"availability_zones": ["us-east-1a", "us-east-1b"]}},
+        "network.public_subnet_cidrs",
+        "one per zone",
+    ),
+    ({"network": {"availability_zones": ["eu-west-1a"]}}, "network.availability_zones", "region"),
+    ({"backend": {"bucket": "My_Bucket"}}, "backend.bucket", "naming rules"),
+    ({"backend": {"bucket": "192.168.1.1"}}, "backend.bucket", "IP address"),
+    ({"backend": {"locking": "redis"}}, "backend.locking", "both"),
+    ({"runners": {"count": 1000}}, "runners.count", "100"),
+    ({"runners": {"volume_size": 2}}, "runners.volume_size", "8"),
+    ({"runners": {"instance_type": "huge"}}, "runners.instance_type", "t3.medium"),
+    ({"runners": {"mode": "elastic"}}, "runners.mode", "static"),
+    ({"runners": {"volume_type": "gp2", "volume_throughput": 200}}, "runners", "gp3"),
+    ({"runners": {"pools": [{"min_size": 5, "max_size": 2}]}}, "runners.pools[0]", "max_size"),
+    ({"runners": {"ssh_ingress_cidrs": ["1.2.3.4"]}}, "runners.ssh_ingress_cidrs", "CIDR"),
+    ({"github": {"url": "github.com"}}, "github.url", "https://"),
+    ({"monitoring": {"log_retention_days": 42}}, "monitoring.log_retention_days", "30"),
+    ({"runners": {"cont": 3}}, "runners.cont", "spelling"),
+    ({"tags": {"aws:owner": "me"}}, "tags", "reserved"),
+]
+
+
+@pytest.mark.parametrize(("data", "field", "hint"), INVALID, ids=[i[1] for i in INVALID])
+def test_invalid_configs_name_the_field_and_the_fix(data: dict, field: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        validate(data)
+    fields = [f for f, _ in exc.value.problems]
+    assert field in fields, f"{field} not in {fields}: {exc.value}"
+    assert hint.lower() in str(exc.value).lower()
+
+
+def test_bad_toml_syntax_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "runnerfleet.toml"
+    path.write_text("name = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(path, environ={})
+
+
+@given(
+    octets=st.tuples(st.integers(0, 255), st.integers(0, 255)),
+    prefix=st.integers(16, 26),
+)
+def test_any_valid_vpc_cidr_with_inside_subnets_validates(
+    octets: tuple[int, int], prefix: int
+) -> None:
+    import ipaddress
+
+    vpc = ipaddress.IPv4Network(f"10.{octets[0]}.{octets[1]}.0/{prefix}", strict=False)
+    subnets = list(vpc.subnets(new_prefix=prefix + 2))
+    cfg = validate(
+        {
+            "network": {
+                "vpc_cidr": str(vpc),
+                "public_subnet_cidrs": [str(subnets[0])],
+                "private_subnet_cidrs": [str(subnets[1])],
+            }
+        }
+    )
+    assert cfg.network.vpc_cidr == str(vpc)
+
+
+def test_env_overrides_ignore_cli_settings() -> None:
+    assert env_overrides({"RUNNERFLEET_HOME": "/x", "RUNNERFLEET_TF_BINARY": "t"}) == {}
+    assert config.RESERVED_ENV >= {"CONFIG", "HOME"}
