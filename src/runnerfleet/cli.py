@@ -81,3 +81,7 @@ def main() -> None:
 
 
 __all__ = ["EXIT_FAILED", "Path", "app", "main"]
+
+
+if __name__ == "__main__":
+    main()

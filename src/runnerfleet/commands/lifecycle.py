@@ -63,6 +63,7 @@ def _plan_summary_line(plan: PlanResult) -> str:
     )
 
 
+@handle_errors
 def init(
     path: Annotated[Path, typer.Option("--path", help="Where to write the config.")] = Path(
         config_mod.DEFAULT_CONFIG_FILE
