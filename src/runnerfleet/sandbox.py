@@ -8,6 +8,7 @@ overrides and dummy credentials. Nothing in the sandbox reaches the internet.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -136,7 +137,8 @@ class Sandbox:
             self.state.aws = self._start_moto()
             self.state.region = self.region
             self._save()
-        if with_github and not self.state.github.alive():
+        has_github = importlib.util.find_spec("runnerfleet.commands.github") is not None
+        if with_github and has_github and not self.state.github.alive():
             self.state.github = self._start_github()
             self._save()
 
