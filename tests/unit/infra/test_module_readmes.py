@@ -81,7 +81,7 @@ variable "object_typed" {
 
   validation {
     condition     = alltrue([for s in var.object_typed.sizes : s > 0 /* inline */])
-    error_message = "Sizes must be positive: ${join(",", [for s in var.object_typed.sizes : "${s}"])}."
+    error_message = "Bad: ${join(",", [for s in var.object_typed.sizes : "${s}"])}."
   }
 }
 
