@@ -1,8 +1,6 @@
 # Monitoring for a runner fleet: log groups the CloudWatch agent ships to, the agent's
 # configuration in SSM (the hosts fetch it at boot), a dashboard, and alarms.
 
-data "aws_region" "current" {}
-
 locals {
   tags = merge(var.tags, {
     "runnerfleet:fleet" = var.name
@@ -20,8 +18,9 @@ locals {
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
 
-  # `id` is the region name on provider 5.x and 6.x (`name` is deprecated in 6.x).
-  region = data.aws_region.current.id
+  # The dashboard's region, read from a log group ARN (arn:<partition>:logs:<region>:...)
+  # rather than data.aws_region, whose `name` is deprecated in provider 6.x.
+  region = split(":", aws_cloudwatch_log_group.this["syslog"].arn)[3]
 
   agent_config = {
     agent = {

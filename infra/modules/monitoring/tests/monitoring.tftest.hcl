@@ -2,10 +2,9 @@
 # and without an SNS topic, dashboard content, and input validation.
 
 mock_provider "aws" {
-  mock_data "aws_region" {
+  mock_resource "aws_cloudwatch_log_group" {
     defaults = {
-      id   = "us-east-1"
-      name = "us-east-1"
+      arn = "arn:aws:logs:eu-west-2:123456789012:log-group:/rf-test/runners/mock"
     }
   }
 }
@@ -154,7 +153,7 @@ run "alarms_with_sns_notify_topic" {
 }
 
 run "dashboard_shows_seed_metrics" {
-  command = plan
+  command = apply
 
   variables {
     autoscaling_group_names = ["rf-test-default"]
@@ -176,6 +175,11 @@ run "dashboard_shows_seed_metrics" {
   assert {
     condition     = contains([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : w.properties.metrics], [["runnerfleet", "QueuedJobs", "Fleet", "rf-test"]])
     error_message = "queue widget must chart runnerfleet/QueuedJobs with Fleet=<name>"
+  }
+
+  assert {
+    condition     = alltrue([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : w.properties.region == "eu-west-2"])
+    error_message = "widgets must show the region the log groups live in"
   }
 }
 
