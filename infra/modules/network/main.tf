@@ -140,9 +140,17 @@ resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.this.id
   service_name      = "com.amazonaws.${local.region}.s3"
   vpc_endpoint_type = "Gateway"
-  route_table_ids   = [for az in var.availability_zones : aws_route_table.private[az].id]
 
   tags = merge(local.tags, { Name = "${var.name}-s3" })
+}
+
+# Separate associations (not route_table_ids on the endpoint) so that adding or removing a
+# zone only touches that zone's association.
+resource "aws_vpc_endpoint_route_table_association" "s3_private" {
+  for_each = local.az_keys
+
+  vpc_endpoint_id = aws_vpc_endpoint.s3.id
+  route_table_id  = aws_route_table.private[each.key].id
 }
 
 # ---- optional interface endpoints ------------------------------------------------------
