@@ -7,7 +7,8 @@ object ownership and a policy denying requests without TLS; a DynamoDB table wit
 
 `bootstrap` returns what it changed; on a backend that is already up to standard it returns an
 empty list and makes no write call. A bucket that exists without versioning, or that this
-account cannot read (owned elsewhere), is only taken over with `adopt=True`.
+account cannot read (owned elsewhere), is only taken over with `adopt=True`. Over a plain-HTTP
+S3 endpoint (the sandbox emulator) the TLS-only policy is left out: no request could meet it.
 """
 
 from __future__ import annotations
@@ -249,6 +250,11 @@ def _ensure_bucket_tags(
     return [Change(res, "tags set", ", ".join(sorted(missing)))]
 
 
+def plain_http_endpoint(s3: S3Client) -> bool:
+    """True when the client talks to S3 over plain HTTP (the local emulator)."""
+    return str(s3.meta.endpoint_url).lower().startswith("http://")
+
+
 def ensure_bucket(
     s3: S3Client,
     *,
@@ -258,8 +264,15 @@ def ensure_bucket(
     adopt: bool = False,
     expected_owner: str | None = None,
     tags: Mapping[str, str] | None = None,
+    enforce_tls: bool | None = None,
 ) -> list[Change]:
-    """Create the state bucket or bring it up to standard; returns the changes made."""
+    """Create the state bucket or bring it up to standard; returns the changes made.
+
+    `enforce_tls=None` (automatic) adds the TLS-only policy unless the client reaches S3 over
+    plain HTTP: such an endpoint (the sandbox emulator on 127.0.0.1) could never satisfy it.
+    """
+    if enforce_tls is None:
+        enforce_tls = not plain_http_endpoint(s3)
     res = f"s3://{bucket}"
     changes: list[Change] = []
     state = _bucket_state(s3, bucket, expected_owner)
@@ -289,7 +302,8 @@ def ensure_bucket(
     changes += _ensure_encryption(s3, bucket, res, kms_key_id)
     changes += _ensure_public_access_block(s3, bucket, res)
     changes += _ensure_ownership(s3, bucket, res)
-    changes += _ensure_tls_policy(s3, bucket, region, res)
+    if enforce_tls:
+        changes += _ensure_tls_policy(s3, bucket, region, res)
     changes += _ensure_bucket_tags(s3, bucket, res, tags or {})
     return changes
 
@@ -435,10 +449,12 @@ def bootstrap(
     adopt: bool = False,
     expected_owner: str | None = None,
     tags: Mapping[str, str] | None = None,
+    enforce_tls: bool | None = None,
 ) -> list[Change]:
     """Make sure the state bucket and (when `table` is set) the lock table meet the standard.
 
-    Returns the changes made; an empty list when everything already matched.
+    Returns the changes made; an empty list when everything already matched. The TLS-only
+    bucket policy is skipped for a plain-HTTP S3 endpoint unless `enforce_tls` says otherwise.
     """
     changes = ensure_bucket(
         s3,
@@ -448,6 +464,7 @@ def bootstrap(
         adopt=adopt,
         expected_owner=expected_owner,
         tags=tags,
+        enforce_tls=enforce_tls,
     )
     if table:
         if dynamodb is None:
