@@ -21,7 +21,7 @@ variables {
   lock_table        = "fleet-tflock"
 }
 
-run "trust_policies_pin_aud_and_sub" {
+run "defaults" {
   # apply with the mock provider: the trust policy embeds the provider ARN, known after apply
   command = apply
 
@@ -83,11 +83,8 @@ run "trust_policies_pin_aud_and_sub" {
     condition     = aws_iam_role.this["plan"].tags["runnerfleet:fleet"] == "fleet" && aws_iam_role.this["plan"].tags["runnerfleet:role"] == "deploy" && aws_iam_openid_connect_provider.this[0].tags["runnerfleet:role"] == "deploy"
     error_message = "resources must carry runnerfleet:fleet and runnerfleet:role = deploy"
   }
-}
 
-run "plan_role_is_read_only_and_cannot_read_secrets" {
-  # apply with the mock provider: the trust policy embeds the provider ARN, known after apply
-  command = apply
+  # plan role: read-only, state read + lock write, no secrets
 
   assert {
     condition     = aws_iam_role_policy_attachment.this["plan|arn:aws:iam::aws:policy/ReadOnlyAccess"].role == "fleet-github-plan"
@@ -133,11 +130,8 @@ run "plan_role_is_read_only_and_cannot_read_secrets" {
     ])
     error_message = "the plan role must be able to take the DynamoDB lock"
   }
-}
 
-run "apply_role_iam_is_scoped_to_fleet_names" {
-  # apply with the mock provider: the trust policy embeds the provider ARN, known after apply
-  command = apply
+  # apply role: IAM only on the fleet's names
 
   assert {
     condition = alltrue([
@@ -153,7 +147,7 @@ run "apply_role_iam_is_scoped_to_fleet_names" {
   }
 }
 
-run "existing_provider_and_custom_environment" {
+run "existing_provider_custom_environment_and_ghes" {
   # apply with the mock provider: the trust policy embeds the provider ARN, known after apply
   command = apply
 
@@ -162,6 +156,12 @@ run "existing_provider_and_custom_environment" {
     production_environment = "prod-us"
     plan_environments      = []
     lock_table             = null
+    oidc_url               = "https://ghe.example.com/_services/token"
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role.this["apply"].assume_role_policy).Statement[0].Condition.StringEquals["ghe.example.com/_services/token:aud"] == "sts.amazonaws.com"
+    error_message = "condition keys must be named after the issuer host and path (GHES)"
   }
 
   assert {
@@ -175,12 +175,12 @@ run "existing_provider_and_custom_environment" {
   }
 
   assert {
-    condition     = jsondecode(aws_iam_role.this["apply"].assume_role_policy).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == ["repo:acme/infra:environment:prod-us"]
+    condition     = jsondecode(aws_iam_role.this["apply"].assume_role_policy).Statement[0].Condition.StringEquals["ghe.example.com/_services/token:sub"] == ["repo:acme/infra:environment:prod-us"]
     error_message = "the apply role must follow production_environment"
   }
 
   assert {
-    condition     = jsondecode(aws_iam_role.this["plan"].assume_role_policy).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == ["repo:acme/infra:pull_request"]
+    condition     = jsondecode(aws_iam_role.this["plan"].assume_role_policy).Statement[0].Condition.StringEquals["ghe.example.com/_services/token:sub"] == ["repo:acme/infra:pull_request"]
     error_message = "with no plan environments the plan role must trust pull requests only"
   }
 
@@ -190,76 +190,40 @@ run "existing_provider_and_custom_environment" {
   }
 }
 
-run "ghes_issuer_names_the_condition_keys" {
-  # apply with the mock provider: the trust policy embeds the provider ARN, known after apply
-  command = apply
-
-  variables {
-    oidc_url = "https://ghe.example.com/_services/token"
-  }
-
-  assert {
-    condition     = jsondecode(aws_iam_role.this["apply"].assume_role_policy).Statement[0].Condition.StringEquals["ghe.example.com/_services/token:aud"] == "sts.amazonaws.com"
-    error_message = "condition keys must be named after the issuer host and path"
-  }
-}
-
-run "rejects_repository_without_owner" {
+# Every input below is invalid; one run checks that each is rejected by its own validation.
+run "rejects_invalid_inputs" {
   command = plan
 
   variables {
-    github_repository = "infra"
+    github_repository    = "acme/*"
+    plan_environments    = ["drift", "production"]
+    oidc_provider_arn    = "token.actions.githubusercontent.com"
+    state_bucket         = "Fleet_State"
+    state_key            = "/leading/slash"
+    oidc_url             = "http://token.actions.githubusercontent.com"
+    max_session_duration = 60
   }
 
-  expect_failures = [var.github_repository]
+  expect_failures = [
+    var.github_repository,
+    var.plan_environments,
+    var.oidc_provider_arn,
+    var.state_bucket,
+    var.state_key,
+    var.oidc_url,
+    var.max_session_duration,
+  ]
 }
 
-run "rejects_wildcard_repository" {
+# Separate run: plan_environments' check refers to production_environment, so it cannot be
+# evaluated while production_environment itself is invalid.
+run "rejects_repository_without_owner_and_wildcard_environment" {
   command = plan
 
   variables {
-    github_repository = "acme/*"
-  }
-
-  expect_failures = [var.github_repository]
-}
-
-run "rejects_wildcard_environment" {
-  command = plan
-
-  variables {
+    github_repository      = "infra"
     production_environment = "*"
   }
 
-  expect_failures = [var.production_environment]
-}
-
-run "rejects_production_as_plan_environment" {
-  command = plan
-
-  variables {
-    plan_environments = ["production"]
-  }
-
-  expect_failures = [var.plan_environments]
-}
-
-run "rejects_malformed_provider_arn" {
-  command = plan
-
-  variables {
-    oidc_provider_arn = "token.actions.githubusercontent.com"
-  }
-
-  expect_failures = [var.oidc_provider_arn]
-}
-
-run "rejects_bad_state_bucket" {
-  command = plan
-
-  variables {
-    state_bucket = "Fleet_State"
-  }
-
-  expect_failures = [var.state_bucket]
+  expect_failures = [var.github_repository, var.production_environment]
 }
