@@ -69,6 +69,8 @@ class SubprocessLauncher:
 
     runner_dir: Path
     user: str | None = None
+    start_new_session: bool = False
+    pid_file: Path | None = None
 
     def _env(self, env: Mapping[str, str]) -> dict[str, str]:
         base = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
@@ -93,6 +95,12 @@ class SubprocessLauncher:
     def start(self, argv: Sequence[str], env: Mapping[str, str]) -> RunnerProcess:
         check_argv(argv, list(env.values()))
         proc = subprocess.Popen(
-            list(argv), cwd=self.runner_dir, env=self._env(env), user=self._user()
+            list(argv),
+            cwd=self.runner_dir,
+            env=self._env(env),
+            user=self._user(),
+            start_new_session=self.start_new_session,
         )
+        if self.pid_file is not None:
+            self.pid_file.write_text(str(proc.pid), encoding="utf-8")
         return _Popen(proc)

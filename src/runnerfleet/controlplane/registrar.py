@@ -1,0 +1,461 @@
+"""The registrar: one one-shot GitHub registration per runner instance, in SSM.
+
+`decide()` is pure: from events (EC2 state changes, ASG lifecycle actions, a periodic scan)
+and the current facts (fleet instances, existing parameters, issued claims, GitHub runners) it
+returns actions. `Registrar` gathers the facts, runs the actions and reports what it did.
+
+Rules: a live instance (pending/running, or launching in its ASG) with no claim and no
+parameter gets one registration: a JIT config (ephemeral fleets) or a registration token
+(persistent), written as SecureString `/<name>/runners/<instance-id>`. A gone instance
+(shutting-down/terminated, or terminating in its ASG) loses its parameter and its idle GitHub
+runner. Pending lifecycle actions are completed with CONTINUE after the registration exists.
+Duplicate events collapse to one action per instance; claims make it exactly-once across
+processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from runnerfleet.agent.registration import Registration
+from runnerfleet.agent.userdata import DEFAULT_LABELS
+from runnerfleet.controlplane.claims import Claims
+from runnerfleet.controlplane.ssm_store import RegistrationStore
+
+log = logging.getLogger(__name__)
+
+FLEET_TAG = "runnerfleet:fleet"
+ROLE_TAG = "runnerfleet:role"
+POOL_TAG = "runnerfleet:pool"
+RUNNER_NAME_TAG = "runnerfleet:runner-name"
+RUNNER_ID_TAG = "runnerfleet:github-runner-id"
+
+LIVE_STATES = frozenset({"pending", "running"})
+GONE_STATES = frozenset({"shutting-down", "terminated"})
+
+
+# ---- inputs ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LifecycleAction:
+    """A pending ASG lifecycle action from an EventBridge lifecycle event."""
+
+    transition: Literal["launching", "terminating"]
+    asg_name: str
+    hook_name: str
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class InstanceEvent:
+    """Something happened to one instance."""
+
+    instance_id: str
+    state: str | None = None
+    lifecycle: LifecycleAction | None = None
+
+
+@dataclass(frozen=True)
+class InstanceFact:
+    """A fleet runner instance as EC2 describes it."""
+
+    instance_id: str
+    state: str
+    runner_name: str
+    pool: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunnerFact:
+    id: int
+    name: str
+    status: str
+    busy: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    instances: Mapping[str, InstanceFact]
+    parameters: Mapping[str, datetime | None]
+    claimed: frozenset[str]
+    runners: Mapping[str, RunnerFact] | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class RegistrarSettings:
+    """What the registrar registers, and where."""
+
+    name: str
+    owner: str
+    repository: str | None
+    github_url: str = "https://github.com"
+    api_url: str = "https://api.github.com"
+    ephemeral: bool = False
+    labels: tuple[str, ...] = ()
+    pool_labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    runner_group_id: int = 1
+    parameter_grace: timedelta = timedelta(minutes=10)
+    kms_key_id: str | None = None
+
+    @property
+    def registration_prefix(self) -> str:
+        return f"/{self.name}/runners"
+
+    @property
+    def runner_name_prefix(self) -> str:
+        return f"{self.name}-runner"
+
+    @property
+    def registration_url(self) -> str:
+        """The URL a persistent runner's config.sh registers at (org or repo)."""
+        scope = f"{self.owner}/{self.repository}" if self.repository else self.owner
+        return f"{self.github_url.rstrip('/')}/{scope}"
+
+    def labels_for(self, pool: str) -> list[str]:
+        out: list[str] = []
+        for label in (*DEFAULT_LABELS, *self.labels, *self.pool_labels.get(pool, ())):
+            if label not in out:
+                out.append(label)
+        return out
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RegistrarSettings:
+        """The Lambda's settings (environment set by infra/modules/control-plane)."""
+
+        def need(key: str) -> str:
+            value = env.get(key, "")
+            if not value:
+                raise ValueError(f"{key} is not set in the function's environment")
+            return value
+
+        pool_labels_raw = json.loads(env.get("RUNNERFLEET_POOL_LABELS") or "{}")
+        return cls(
+            name=need("RUNNERFLEET_NAME"),
+            owner=need("RUNNERFLEET_GITHUB_OWNER"),
+            repository=env.get("RUNNERFLEET_GITHUB_REPOSITORY") or None,
+            github_url=env.get("RUNNERFLEET_GITHUB_URL", "https://github.com"),
+            api_url=env.get("RUNNERFLEET_GITHUB_API_URL", "https://api.github.com"),
+            ephemeral=env.get("RUNNERFLEET_EPHEMERAL", "false").lower() == "true",
+            labels=tuple(x for x in env.get("RUNNERFLEET_RUNNER_LABELS", "").split(",") if x),
+            pool_labels={str(k): tuple(v) for k, v in pool_labels_raw.items()},
+            kms_key_id=env.get("RUNNERFLEET_KMS_KEY_ID") or None,
+        )
+
+
+# ---- actions -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Issue:
+    instance_id: str
+    runner_name: str
+    pool: str
+
+
+@dataclass(frozen=True)
+class DeleteParameter:
+    instance_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeleteRunner:
+    instance_id: str
+    runner_id: int
+    runner_name: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class CompleteLifecycle:
+    instance_id: str
+    asg_name: str
+    hook_name: str
+    token: str | None = field(default=None, repr=False)
+    result: Literal["CONTINUE", "ABANDON"] = "CONTINUE"
+
+
+RegistrarAction = Issue | DeleteParameter | DeleteRunner | Forget | CompleteLifecycle
+
+
+def runner_name_for(tags: Mapping[str, str], instance_id: str, prefix: str) -> str:
+    """Static hosts carry their name (`<name>-runner-01`); pool hosts get one from their id."""
+    if tags.get(RUNNER_NAME_TAG):
+        return tags[RUNNER_NAME_TAG]
+    pool = tags.get(POOL_TAG, "default")
+    return f"{prefix}-{pool}-{instance_id}"
+
+
+def _in_use(runners: Mapping[str, RunnerFact], name: str) -> bool:
+    runner = runners.get(name)
+    return runner is not None and (runner.busy or runner.status == "online")
+
+
+def decide(
+    events: Sequence[InstanceEvent], facts: Facts, settings: RegistrarSettings, *, scan: bool
+) -> list[RegistrarAction]:
+    """Pure: what to do for these events given these facts (one entry per instance)."""
+    by_id: dict[str, list[InstanceEvent]] = {}
+    for ev in events:
+        by_id.setdefault(ev.instance_id, []).append(ev)
+    subjects = list(by_id)
+    if scan:
+        subjects += [i for i in sorted(facts.instances) if i not in by_id]
+    actions: list[RegistrarAction] = []
+    for instance_id in subjects:
+        evs = by_id.get(instance_id, [])
+        inst = facts.instances.get(instance_id)
+        if inst is None and instance_id not in facts.parameters:
+            continue  # not one of this fleet's runners
+        transitions = {e.lifecycle.transition for e in evs if e.lifecycle}
+        event_states = {e.state for e in evs if e.state}
+        state = inst.state if inst else "terminated"
+        gone = (
+            state in GONE_STATES or "terminating" in transitions or bool(event_states & GONE_STATES)
+        )
+        live = not gone and (state in LIVE_STATES or "launching" in transitions)
+        if live and inst is not None:
+            registered = facts.runners is not None and _in_use(facts.runners, inst.runner_name)
+            if (
+                instance_id not in facts.claimed
+                and instance_id not in facts.parameters
+                and not registered
+            ):
+                actions.append(Issue(instance_id, inst.runner_name, inst.pool))
+        elif gone:
+            if instance_id in facts.parameters:
+                actions.append(DeleteParameter(instance_id, f"instance is {state}"))
+            name = inst.runner_name if inst else None
+            runner = facts.runners.get(name) if (facts.runners is not None and name) else None
+            if runner is not None and not runner.busy:
+                actions.append(DeleteRunner(instance_id, runner.id, runner.name))
+            if instance_id in facts.claimed:
+                actions.append(Forget(instance_id))
+        seen_hooks: set[tuple[str, str, str | None]] = set()
+        for ev in evs:
+            lc = ev.lifecycle
+            if lc is None or (lc.asg_name, lc.hook_name, lc.token) in seen_hooks:
+                continue
+            seen_hooks.add((lc.asg_name, lc.hook_name, lc.token))
+            actions.append(CompleteLifecycle(instance_id, lc.asg_name, lc.hook_name, lc.token))
+    if scan:
+        cutoff = facts.now - settings.parameter_grace
+        for instance_id, modified in sorted(facts.parameters.items()):
+            if instance_id in facts.instances or instance_id in by_id:
+                continue
+            if modified is None or modified <= cutoff:
+                actions.append(DeleteParameter(instance_id, "instance no longer exists"))
+    return actions
+
+
+# ---- executor ----------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    action: RegistrarAction
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "actions": [
+                {
+                    "action": type(o.action).__name__,
+                    "instance_id": o.action.instance_id,
+                    "ok": o.ok,
+                    "detail": o.detail,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+@dataclass
+class Registrar:
+    """Gathers facts, decides, acts. One per process: its GitHub client caches the App token."""
+
+    settings: RegistrarSettings
+    ec2: Any
+    ssm: Any
+    github: Any
+    claims: Claims
+    autoscaling: Any = None
+    clock: Callable[[], float] = time.time
+    store: RegistrationStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = RegistrationStore(
+            self.ssm, self.settings.registration_prefix, self.settings.kms_key_id
+        )
+
+    # facts
+    def _describe(self, instance_ids: Iterable[str] | None) -> dict[str, InstanceFact]:
+        filters = [
+            {"Name": f"tag:{FLEET_TAG}", "Values": [self.settings.name]},
+            {"Name": f"tag:{ROLE_TAG}", "Values": ["runner"]},
+        ]
+        if instance_ids is not None:
+            ids = sorted(set(instance_ids))
+            if not ids:
+                return {}
+            filters.append({"Name": "instance-id", "Values": ids})
+        out: dict[str, InstanceFact] = {}
+        paginator = self.ec2.get_paginator("describe_instances")
+        for page in paginator.paginate(Filters=filters):
+            for res in page.get("Reservations", []):
+                for inst in res.get("Instances", []):
+                    tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                    iid = str(inst["InstanceId"])
+                    out[iid] = InstanceFact(
+                        instance_id=iid,
+                        state=str(inst["State"]["Name"]),
+                        runner_name=runner_name_for(tags, iid, self.settings.runner_name_prefix),
+                        pool=tags.get(POOL_TAG, "default"),
+                        tags=tags,
+                    )
+        return out
+
+    def gather(self, events: Sequence[InstanceEvent], *, scan: bool) -> Facts:
+        instances = self._describe(None if scan else [e.instance_id for e in events])
+        parameters = {p.instance_id: p.last_modified for p in self.store.list()}
+        live = [i for i, f in instances.items() if f.state in LIVE_STATES and i not in parameters]
+        ids_gone = {e.instance_id for e in events if e.state in GONE_STATES} | {
+            e.instance_id for e in events if e.lifecycle and e.lifecycle.transition == "terminating"
+        }
+        ids_gone |= {i for i, f in instances.items() if f.state in GONE_STATES}
+        claimed = frozenset(i for i in {*live, *ids_gone} if self.claims.claimed(i))
+        runners: dict[str, RunnerFact] | None = None
+        if ids_gone or scan:
+            runners = {
+                r.name: RunnerFact(r.id, r.name, r.status, r.busy)
+                for r in self.github.list_runners(self.settings.owner, self.settings.repository)
+            }
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        return Facts(instances, parameters, claimed, runners, now)
+
+    # actions
+    def handle(self, events: Sequence[InstanceEvent], *, scan: bool = False) -> Report:
+        facts = self.gather(events, scan=scan)
+        actions = decide(events, facts, self.settings, scan=scan)
+        report = Report()
+        failed_issue: set[str] = set()
+        for action in actions:
+            if isinstance(action, CompleteLifecycle) and action.instance_id in failed_issue:
+                report.outcomes.append(
+                    Outcome(action, False, "registration failed; lifecycle left pending")
+                )
+                continue
+            try:
+                detail = self._execute(action, facts)
+                report.outcomes.append(Outcome(action, True, detail))
+            except Exception as exc:  # reported per action; one failure must not stop others
+                log.error("%s for %s failed: %s", type(action).__name__, action.instance_id, exc)
+                report.outcomes.append(Outcome(action, False, f"{type(exc).__name__}: {exc}"))
+                if isinstance(action, Issue):
+                    failed_issue.add(action.instance_id)
+        return report
+
+    def run_once(self) -> Report:
+        """A full scan: what the periodic schedule runs to catch missed events."""
+        return self.handle([], scan=True)
+
+    def _execute(self, action: RegistrarAction, facts: Facts) -> str:
+        if isinstance(action, Issue):
+            return self._issue(action, facts)
+        if isinstance(action, DeleteParameter):
+            gone = self.store.delete(action.instance_id)
+            return f"deleted ({action.reason})" if gone else "already gone"
+        if isinstance(action, DeleteRunner):
+            self.github.delete_runner(
+                self.settings.owner, self.settings.repository, action.runner_id
+            )
+            return f"deleted runner {action.runner_name}"
+        if isinstance(action, Forget):
+            self.claims.release(action.instance_id)
+            return "claim released"
+        return self._complete(action)
+
+    def _issue(self, action: Issue, facts: Facts) -> str:
+        s = self.settings
+        if not self.claims.claim(action.instance_id, action.runner_name):
+            return "already issued by another invocation"
+        labels = s.labels_for(action.pool)
+        try:
+            if s.ephemeral:
+                jit = self.github.generate_jit_config(
+                    s.owner,
+                    s.repository,
+                    name=action.runner_name,
+                    labels=labels,
+                    runner_group_id=s.runner_group_id,
+                )
+                reg = Registration(
+                    kind="jit",
+                    runner_name=action.runner_name,
+                    secret=jit.encoded_jit_config,
+                    labels=tuple(labels),
+                    runner_id=jit.runner.id,
+                )
+            else:
+                tok = self.github.create_registration_token(s.owner, s.repository)
+                reg = Registration(
+                    kind="token",
+                    runner_name=action.runner_name,
+                    secret=tok.token,
+                    url=s.registration_url,
+                    labels=tuple(labels),
+                    expires_at=tok.expires_at.isoformat(),
+                )
+            created = self.store.put(action.instance_id, reg.to_json())
+        except Exception:
+            self.claims.release(action.instance_id)
+            raise
+        self._tag(action, reg, facts)
+        kind = "JIT config" if reg.kind == "jit" else "registration token"
+        where = self.store.name_for(action.instance_id)
+        return f"{kind} for {action.runner_name} at {where}" + ("" if created else " (existed)")
+
+    def _tag(self, action: Issue, reg: Registration, facts: Facts) -> None:
+        inst = facts.instances.get(action.instance_id)
+        tags = []
+        if inst is not None and RUNNER_NAME_TAG not in inst.tags:
+            tags.append({"Key": RUNNER_NAME_TAG, "Value": action.runner_name})
+        if reg.runner_id is not None:
+            tags.append({"Key": RUNNER_ID_TAG, "Value": str(reg.runner_id)})
+        if tags:
+            try:
+                self.ec2.create_tags(Resources=[action.instance_id], Tags=tags)
+            except Exception as exc:  # tags are bookkeeping; the registration already exists
+                log.warning("could not tag %s: %s", action.instance_id, exc)
+
+    def _complete(self, action: CompleteLifecycle) -> str:
+        if self.autoscaling is None:
+            raise RuntimeError("no autoscaling client to complete the lifecycle action")
+        args: dict[str, Any] = {
+            "LifecycleHookName": action.hook_name,
+            "AutoScalingGroupName": action.asg_name,
+            "LifecycleActionResult": action.result,
+            "InstanceId": action.instance_id,
+        }
+        if action.token:
+            args["LifecycleActionToken"] = action.token
+        self.autoscaling.complete_lifecycle_action(**args)
+        return f"lifecycle {action.hook_name} completed with {action.result}"
