@@ -57,14 +57,17 @@ class Deployment:
 
     def bootstrap_backend(self, adopt: bool = False) -> list[str]:
         backend = importlib.import_module("runnerfleet.backend")
+        locking = self.cfg.backend.locking
         changes = backend.bootstrap(
             self.target.client("s3"),
             self.target.client("dynamodb"),
             bucket=self.target.bucket(),
-            table=self.cfg.lock_table(),
+            table=self.cfg.lock_table() if locking in ("both", "dynamodb") else None,
             region=self.cfg.aws.region,
             kms_key_id=self.cfg.backend.kms_key_id,
             adopt=adopt,
+            expected_owner=None if self.target.is_sandbox else self.target.account_id(),
+            tags={**self.cfg.base_tags(), "runnerfleet:role": "deploy"},
         )
         return [str(c) for c in changes]
 
@@ -89,9 +92,9 @@ class Deployment:
             self.ws.write_overrides(
                 self.target.sandbox.provider_override(), SANDBOX_MODULE_OVERRIDES
             )
-        needs_init = self.ws.write_inputs(self.tfvars(), self.target.backend_settings())
+        self.ws.write_inputs(self.tfvars(), self.target.backend_settings())
         tf = self.terraform()
-        if needs_init or not (self.ws.stack_dir / ".terraform" / "terraform.tfstate").exists():
+        if self.ws.needs_init():
             self.report("terraform init")
             tf.init(self.ws.backend_file)
             self.ws.mark_initialized()

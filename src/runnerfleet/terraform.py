@@ -37,6 +37,18 @@ _MIRROR_GLOBS = (
 
 LineSink = Callable[[str], None]
 
+# Lines worth showing while terraform works (the rest is kept for error messages).
+_PROGRESS = re.compile(
+    r"(: (Creating|Creation complete|Destroying|Destruction complete|Modifying|"
+    r"Modifications complete|Still \w+ing)|^(Apply|Destroy) complete|^Plan: |^No changes|"
+    r"^Warning:|^Error:|Terraform has been successfully initialized|Acquiring state lock)"
+)
+
+
+def is_progress_line(line: str) -> bool:
+    """True for the lines a person wants to see while terraform works."""
+    return bool(_PROGRESS.search(line.strip()))
+
 
 class TerraformError(Exception):
     """A terraform command failed; `output` holds its (redacted) last lines."""
@@ -218,7 +230,9 @@ class Terraform:
         cli_config: Path | None = None,
         env: Mapping[str, str] | None = None,
         on_line: LineSink | None = None,
+        verbose: bool = False,
     ):
+        self.verbose = verbose
         self.workdir = workdir
         self.binary = binary or find_binary()
         self.cli_config = cli_config
@@ -258,7 +272,7 @@ class Terraform:
         def pump(stream: Any, sink: list[str], show: bool) -> None:
             for line in stream:
                 sink.append(line)
-                if show and self.on_line is not None:
+                if show and self.on_line is not None and (self.verbose or is_progress_line(line)):
                     self.on_line(redact(line.rstrip("\n")))
 
         t_err = threading.Thread(target=pump, args=(proc.stderr, err_lines, True), daemon=True)

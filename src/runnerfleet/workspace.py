@@ -109,22 +109,34 @@ class Workspace:
             ),
         )  # fmt: skip
 
-    def write_inputs(self, tfvars: dict[str, Any], backend: dict[str, Any]) -> bool:
-        """Write tfvars and backend config; True when the backend config changed (re-init)."""
+    def _init_digest(self) -> str:
+        """What `terraform init` depends on: backend settings and the stack's module calls."""
+        h = hashlib.sha256(self.backend_file.read_bytes())
+        for tf in sorted(self.stack_dir.glob("*.tf")):
+            h.update(tf.name.encode())
+            h.update(tf.read_bytes())
+        return h.hexdigest()
+
+    @property
+    def _init_marker(self) -> Path:
+        return self.stack_dir / ".terraform" / "runnerfleet-init.sha256"
+
+    def write_inputs(self, tfvars: dict[str, Any], backend: dict[str, Any]) -> None:
+        """Write the tfvars and the backend config."""
         self.tfvars.write_text(json.dumps(tfvars, indent=2, sort_keys=True) + "\n")
-        text = render_backend(backend)
-        marker = self.stack_dir / ".terraform" / "runnerfleet-backend.sha256"
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        self.backend_file.write_text(text)
+        self.backend_file.write_text(render_backend(backend))
         self.backend_file.chmod(0o600)
-        changed = not marker.exists() or marker.read_text().strip() != digest
-        return changed
+
+    def needs_init(self) -> bool:
+        """True when backend settings or stack sources changed since the last init."""
+        marker = self._init_marker
+        if not (self.stack_dir / ".terraform" / "terraform.tfstate").exists():
+            return True
+        return not marker.exists() or marker.read_text().strip() != self._init_digest()
 
     def mark_initialized(self) -> None:
-        marker = self.stack_dir / ".terraform" / "runnerfleet-backend.sha256"
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256(self.backend_file.read_bytes()).hexdigest()
-        marker.write_text(digest)
+        self._init_marker.parent.mkdir(parents=True, exist_ok=True)
+        self._init_marker.write_text(self._init_digest())
 
     def write_overrides(self, stack_override: str, module_overrides: dict[str, str]) -> None:
         """Sandbox only: provider override for the stack plus per-module emulator workarounds."""

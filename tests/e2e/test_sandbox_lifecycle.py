@@ -1,4 +1,4 @@
-"""End to end: `runnerfleet up` / `up` again / `status` / `down` in the sandbox, as a user runs them.
+"""End to end: `up`, `up` again, `status` and `down` in the sandbox, as a user runs them.
 
 Real terraform, real S3 backend with locking, the moto AWS emulator and the GitHub emulator;
 nothing is mocked in-process. Each test is one full fleet life, so they are slow (1-2 min).
@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.e2e.conftest import Project
 
 pytestmark = [pytest.mark.terraform, pytest.mark.emulator]
@@ -43,11 +42,7 @@ def leftovers(project: Project, name: str) -> dict[str, list[Any]]:
     box = project.sandbox
     ec2 = box.client("ec2")
     vpcs = [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
-    subnets = [
-        s["SubnetId"]
-        for s in ec2.describe_subnets()["Subnets"]
-        if s["VpcId"] in vpcs
-    ]
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if s["VpcId"] in vpcs]
     nats = [
         n["NatGatewayId"]
         for n in ec2.describe_nat_gateways()["NatGateways"]

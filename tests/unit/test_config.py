@@ -85,8 +85,16 @@ INVALID = [
     ({"aws": {"region": "mars-1"}}, "aws.region", "us-east-1"),
     ({"network": {"vpc_cidr": "10.0.0.0/33"}}, "network.vpc_cidr", "CIDR"),
     ({"network": {"vpc_cidr": "10.0.0.1/16"}}, "network.vpc_cidr", "host bits"),
-    ({"network": {"public_subnet_cidrs": ["192.168.1.0/24"]}}, "network.public_subnet_cidrs[0]", "inside"),
-    ({"network": {"private_subnet_cidrs": ["10.0.1.0/24"]}}, "network.private_subnet_cidrs[0]", "overlap"),
+    (
+        {"network": {"public_subnet_cidrs": ["192.168.1.0/24"]}},
+        "network.public_subnet_cidrs[0]",
+        "inside",
+    ),
+    (
+        {"network": {"private_subnet_cidrs": ["10.0.1.0/24"]}},
+        "network.private_subnet_cidrs[0]",
+        "overlap",
+    ),
     (
         {"network": {"availability_zones": ["us-east-1a", "us-east-1b"]}},
         "network.public_subnet_cidrs",
@@ -151,4 +159,4 @@ def test_any_valid_vpc_cidr_with_inside_subnets_validates(
 
 def test_env_overrides_ignore_cli_settings() -> None:
     assert env_overrides({"RUNNERFLEET_HOME": "/x", "RUNNERFLEET_TF_BINARY": "t"}) == {}
-    assert config.RESERVED_ENV >= {"CONFIG", "HOME"}
+    assert {"CONFIG", "HOME"} <= config.RESERVED_ENV

@@ -102,7 +102,7 @@ def test_every_resource_is_tagged_with_the_fleet(plan_json: dict[str, Any]) -> N
     untagged = []
     for rc in plan_json["resource_changes"]:
         after = rc["change"].get("after") or {}
-        if "tags_all" in after and after["tags_all"] is not None:
-            if after["tags_all"].get("runnerfleet:fleet") != "planseed":
-                untagged.append(rc["address"])
+        tags = after.get("tags_all")
+        if tags is not None and tags.get("runnerfleet:fleet") != "planseed":
+            untagged.append(rc["address"])
     assert untagged == []
