@@ -2,52 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from sandbox_project import Project
 
 from runnerfleet.sandbox import Sandbox
-
-
-@dataclass
-class Project:
-    """A temporary project folder with its own runnerfleet.toml and sandbox."""
-
-    root: Path
-
-    def write_config(self, text: str) -> None:
-        (self.root / "runnerfleet.toml").write_text(text)
-
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNNERFLEET_"))}
-        env["AWS_CONFIG_FILE"] = str(self.root / "no-aws-config")
-        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.root / "no-aws-credentials")
-        env["AWS_EC2_METADATA_DISABLED"] = "true"
-        return subprocess.run(
-            [sys.executable, "-m", "runnerfleet.cli", *args],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def run_json(self, *args: str) -> Any:
-        proc = self.run(*args, "--json")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return json.loads(proc.stdout)
-
-    @property
-    def sandbox(self) -> Sandbox:
-        return Sandbox(self.root / ".runnerfleet")
 
 
 @pytest.fixture

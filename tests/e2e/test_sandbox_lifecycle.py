@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import Project
+from sandbox_project import Project
 
 pytestmark = [pytest.mark.terraform, pytest.mark.emulator]
 
