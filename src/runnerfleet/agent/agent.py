@@ -50,13 +50,15 @@ def _error_code(exc: Exception) -> str:
     return ""
 
 
-def runner_online(runner_dir: Path) -> bool:
-    """True once the runner's _diag log says it listens for jobs."""
+def runner_online(runner_dir: Path, since: float = 0.0) -> bool:
+    """True once a _diag log written at or after `since` (epoch s) says it listens for jobs."""
     diag = runner_dir / "_diag"
     if not diag.is_dir():
         return False
     for path in sorted(diag.glob("Runner_*.log")):
         try:
+            if path.stat().st_mtime < since:
+                continue
             if ONLINE_MARKER in path.read_text(encoding="utf-8", errors="replace"):
                 return True
         except OSError:
@@ -238,6 +240,7 @@ class Agent:
         failures = 0
         while True:
             self.health.report(State.REGISTERING, "starting run.sh")
+            since = self.wall_clock()
             proc = self.launcher.start(argv, env)
             started = self.clock()
             online = False
@@ -248,13 +251,14 @@ class Agent:
                 if code is not None:
                     break
                 if not online and (
-                    runner_online(s.runner_dir) or self.clock() - started >= s.online_grace
+                    runner_online(s.runner_dir, since)
+                    or self.clock() - started >= s.online_grace
                 ):
                     online = True
                     failures = 0
                     self.health.report(State.ONLINE, "runner listening for jobs")
                 self.sleep(s.poll_interval)
-            went_online = online or code == 0 or runner_online(s.runner_dir)
+            went_online = online or code == 0 or runner_online(s.runner_dir, since)
             action = decisions.on_runner_exit(
                 ephemeral=s.ephemeral, exit_code=code, went_online=went_online
             )

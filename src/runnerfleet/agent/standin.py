@@ -9,7 +9,8 @@ real agent code runs unchanged. It reads its secret the way the real runner does
   in `.runner` (0600, like the real runner's credential files).
 - `run`: with a JIT config, connects it; otherwise resumes the session from `.runner`. Writes
   "Listening for Jobs" to `_diag/Runner_*.log`, then polls for jobs, finishes each with
-  success, exits 0 after one job when ephemeral, and disconnects on SIGINT/SIGTERM.
+  success, exits 0 after one job when ephemeral. On SIGINT/SIGTERM an ephemeral runner
+  disconnects (offline); a persistent one keeps its session for the next `run`.
 
 Install it in a directory with `install(runner_dir)`, which writes `config.sh` and `run.sh`.
 """
@@ -163,8 +164,14 @@ def run(argv: list[str]) -> int:
         if ephemeral:
             print(f"run.sh: {name} finished its job; exiting (ephemeral)", flush=True)
             return 0
-    session.disconnect()
-    print(f"run.sh: {name} stopped; offline", flush=True)
+    if ephemeral:
+        session.disconnect()
+        print(f"run.sh: {name} stopped; offline", flush=True)
+    else:
+        # The emulator cannot bring a disconnected persistent runner back (no heartbeat, no
+        # resume): keep its session so that a restarted run.sh resumes, as the real runner
+        # does with its stored credentials.
+        print(f"run.sh: {name} stopped; session kept for the next run.sh", flush=True)
     return 0
 
 

@@ -4,14 +4,18 @@ test), a GitHub emulator per test, tagged runner instances, and the registrar wi
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -151,3 +155,116 @@ def agent_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 @pytest.fixture
 def hostdir(tmp_path: Path) -> Path:
     return tmp_path / "hosts"
+
+
+class FakeImds:
+    """A loopback IMDSv2: PUT /latest/api/token, then GETs with the token (401 without).
+    `spot` and `lifecycle` can be changed while the agent runs."""
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        self.spot: str | None = None
+        self.lifecycle: str | None = None
+        self.token = "imds-session-token"
+        self.unauthorized = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _send(self, status: int, body: str = "") -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self) -> None:
+                if self.path != "/latest/api/token" or not self.headers.get(
+                    "X-aws-ec2-metadata-token-ttl-seconds"
+                ):
+                    self._send(400)
+                    return
+                self._send(200, fake.token)
+
+            def do_GET(self) -> None:
+                if self.headers.get("X-aws-ec2-metadata-token") != fake.token:
+                    fake.unauthorized += 1
+                    self._send(401)
+                    return
+                values = {
+                    "/latest/meta-data/instance-id": fake.instance_id,
+                    "/latest/meta-data/spot/instance-action": (
+                        json.dumps({"action": fake.spot, "time": "2026-01-01T00:02:00Z"})
+                        if fake.spot
+                        else None
+                    ),
+                    "/latest/meta-data/autoscaling/target-lifecycle-state": fake.lifecycle,
+                }
+                value = values.get(self.path)
+                if value is None:
+                    self._send(404)
+                else:
+                    self._send(200, value)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of the GitHub emulator that answers 502 to the first
+    `failures` requests whose path starts with `fail_prefix` (the emulator's own fault
+    injection covers the REST API, not the runner protocol)."""
+
+    def __init__(self, upstream: str, fail_prefix: str, failures: int) -> None:
+        self.upstream = upstream
+        self.remaining = failures
+        self.failed = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.path.startswith(fail_prefix) and proxy.remaining > 0:
+                    proxy.remaining -= 1
+                    proxy.failed += 1
+                    data = b'{"message": "Bad Gateway"}'
+                    self.send_response(502)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                }
+                resp = httpx.request(
+                    self.command, proxy.upstream + self.path, content=body, headers=headers
+                )
+                self.send_response(resp.status_code)
+                for k, v in resp.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

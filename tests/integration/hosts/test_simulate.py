@@ -8,6 +8,7 @@ from typing import Any
 
 from conftest import OWNER, REPO, launch_runners
 
+from runnerfleet.agent.decisions import State
 from runnerfleet.agent.simulate import simulate_hosts
 from runnerfleet.controlplane.registrar import Registrar
 from runnerfleet.github.emulator import GitHubEmulator
@@ -51,4 +52,14 @@ def test_two_static_instances_come_online_with_seed_names(
     finally:
         for h in hosts:
             h.stop()
-    assert all(r.status == "offline" for r in emulator.runners(OWNER, REPO))
+    assert [h.final for h in hosts] == [State.DRAINING, State.DRAINING]
+    for h in hosts:  # the stand-in runner processes ended with their hosts
+        pid = int((h.host_dir / "runner.pid").read_text())
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
