@@ -194,6 +194,8 @@ resource "aws_vpc_endpoint" "interface" {
 # ---- optional flow logs ----------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
+  #checkov:skip=CKV_AWS_158:Flow log records are connection metadata; CloudWatch Logs encrypts them at rest with its own keys (this module offers no customer KMS key).
+  #checkov:skip=CKV_AWS_338:Retention is the fleet owner's choice (flow_log_retention_days); flow logs here are for troubleshooting, not an audit archive.
   count = var.enable_flow_logs ? 1 : 0
 
   name              = "/${var.name}/vpc-flow-logs"
