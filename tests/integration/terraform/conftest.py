@@ -1,0 +1,282 @@
+"""Shared, session-scoped Terraform fixtures for tests that read plans of the root stack.
+
+- `tf_cli_config`: a Terraform CLI config (provider filesystem mirror + a plugin cache shared
+  by every `terraform init` of the session).
+- `moto_server`: a moto server on 127.0.0.1 (free port), started once per session, with AWS
+  managed IAM policies loaded; stopped by its pid at the end.
+- `stack_plan_json`: `stack_plan_json(mode)` -> the `terraform show -json` document of a plan
+  of infra/stacks/ec2-runner against that moto server, for mode "static" or "autoscaled"
+  (see PLAN_CONFIGS). Each mode is planned once per session; the first call plans every
+  mode at once, in parallel. `stack_plan_json.path(mode)` is the JSON file (for checkov).
+
+Plans run on a temporary copy of infra/ with two override files added to the stack: the
+provider pointed at moto with dummy credentials, and a local backend instead of the S3 one.
+The repository's own files are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runnerfleet.config import FleetConfig, to_tfvars, validate
+
+REPO = Path(__file__).resolve().parents[3]
+INFRA = REPO / "infra"
+STACK = "ec2-runner"
+REGION = "us-east-1"
+DUMMY_KEY = "testing"  # moto accepts any credentials; not a secret
+PLAN_AMI = "ami-0123456789abcdef0"  # plans only; nothing is launched
+
+# Provider endpoint keys the stack may need (valid in hashicorp/aws 5.100 and 6.x).
+ENDPOINTS = (
+    "autoscaling", "cloudwatch", "dynamodb", "ec2", "ecr", "events", "iam", "kms", "lambda",
+    "logs", "s3", "secretsmanager", "sns", "sqs", "ssm", "sts",
+)  # fmt: skip
+
+# The two fleet shapes every plan-reading test sees. They switch on the optional parts
+# (flow logs, interface endpoints, SNS alarm actions, warm pool, schedules) so that checkov
+# and the IAM scan see every resource the stack can create.
+PLAN_CONFIGS: dict[str, dict[str, Any]] = {
+    "static": {
+        "name": "rfscan",
+        "network": {"flow_logs": True, "interface_endpoints": True},
+        "runners": {
+            "mode": "static", "count": 2, "ami_id": PLAN_AMI,
+            "s3_bucket_names": ["rfscan-artifacts"],
+        },
+        "monitoring": {"log_retention_days": 30},
+    },
+    "autoscaled": {
+        "name": "rfscan",
+        "network": {
+            "availability_zones": ["us-east-1a", "us-east-1b"],
+            "public_subnet_cidrs": ["10.0.1.0/24", "10.0.3.0/24"],
+            "private_subnet_cidrs": ["10.0.2.0/24", "10.0.4.0/24"],
+            "nat": "per_az",
+            "flow_logs": True,
+        },
+        "runners": {
+            "mode": "autoscaled",
+            "ami_id": PLAN_AMI,
+            "pools": [
+                {
+                    "name": "default",
+                    "min_size": 0,
+                    "max_size": 4,
+                    "instance_types": ["t3.medium", "t3a.medium"],
+                    "on_demand_base_capacity": 1,
+                    "on_demand_percentage_above_base": 50,
+                    "warm_pool_size": 1,
+                    "schedules": [
+                        {"name": "workday", "recurrence": "0 8 * * MON-FRI", "min_size": 1}
+                    ],
+                }
+            ],
+        },
+        "monitoring": {"alarm_sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:rfscan-alerts"},
+    },
+}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> str:
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-60:])
+        raise AssertionError(f"`{' '.join(cmd)}` failed in {cwd} (exit {proc.returncode}):\n{tail}")
+    return proc.stdout
+
+
+def _find_mirror() -> Path | None:
+    try:
+        from runnerfleet.terraform import discover_mirror
+    except ImportError:  # pragma: no cover - the harness predates this fixture
+        return None
+    return discover_mirror()
+
+
+@pytest.fixture(scope="session")
+def tf_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CLI config: hashicorp/* providers from the filesystem mirror, a shared plugin cache."""
+    if shutil.which("terraform") is None:
+        raise AssertionError("terraform is not on PATH; run scripts/setup-dev.sh")
+    base = tmp_path_factory.mktemp("tfcli")
+    from runnerfleet.terraform import write_cli_config
+
+    cache = base / "cache"
+    return write_cli_config(base / "terraform.rc", mirror=_find_mirror(), plugin_cache=cache)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a moto server on 127.0.0.1 for this session (IAM managed policies loaded)."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):  # noqa: S310 (loopback)
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"moto server did not start on {url}:\n{log.read_text()[-3000:]}"
+                    ) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def provider_override(endpoint: str) -> str:
+    """Override file for the stack copy: the aws provider pointed at moto."""
+    eps = "\n".join(f"    {svc} = {json.dumps(endpoint)}" for svc in ENDPOINTS)
+    return f"""# test-only: the aws provider against the local moto server
+provider "aws" {{
+  region                      = "{REGION}"
+  access_key                  = "{DUMMY_KEY}"
+  secret_key                  = "{DUMMY_KEY}"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+  endpoints {{
+{eps}
+  }}
+  default_tags {{
+    tags = merge(var.tags, {{
+      "runnerfleet:fleet" = var.name
+    }})
+  }}
+}}
+"""
+
+
+BACKEND_OVERRIDE = """# test-only: local state instead of the partial S3 backend
+terraform {
+  backend "local" {}
+}
+"""
+
+
+class StackPlans:
+    """`plans(mode)` -> plan JSON; planned lazily, all modes together, once per session."""
+
+    def __init__(self, workdir: Path, cli_config: Path, endpoint: str):
+        self.workdir = workdir
+        self.cli_config = cli_config
+        self.endpoint = endpoint
+        self._files: dict[str, Path] = {}
+        self._json: dict[str, dict[str, Any]] = {}
+        self._errors: dict[str, str] = {}
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
+        env.update(
+            TF_CLI_CONFIG_FILE=str(self.cli_config),
+            TF_IN_AUTOMATION="1",
+            TF_INPUT="0",
+            AWS_ACCESS_KEY_ID=DUMMY_KEY,
+            AWS_SECRET_ACCESS_KEY=DUMMY_KEY,
+            AWS_REGION=REGION,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        return env
+
+    @staticmethod
+    def config(mode: str) -> FleetConfig:
+        if mode not in PLAN_CONFIGS:
+            raise AssertionError(f"unknown plan mode {mode!r}; use one of {sorted(PLAN_CONFIGS)}")
+        return validate(PLAN_CONFIGS[mode])
+
+    def _plan(self, mode: str) -> None:
+        infra = self.workdir / "infra"
+        stack = infra / "stacks" / f"{STACK}-{mode}"  # a sibling: ../../modules still resolves
+        shutil.copytree(infra / "stacks" / STACK, stack)
+        (stack / "zz_test_provider_override.tf").write_text(provider_override(self.endpoint))
+        (stack / "zz_test_backend_override.tf").write_text(BACKEND_OVERRIDE)
+        tfvars = to_tfvars(self.config(mode))
+        if "log_kms_key_arn" not in tfvars:  # the monitoring area's own stack variable
+            tfvars["log_kms_key_arn"] = None
+        (stack / "test.auto.tfvars.json").write_text(json.dumps(tfvars, indent=2))
+        env = self._env()
+        _run(["terraform", "init", "-input=false", "-no-color"], stack, env)
+        _run(["terraform", "plan", "-input=false", "-no-color", "-out=tfplan"], stack, env)
+        shown = _run(["terraform", "show", "-json", "tfplan"], stack, env)
+        path = self.workdir / f"plan-{mode}.json"
+        path.write_text(shown)
+        self._files[mode] = path
+        self._json[mode] = json.loads(shown)
+
+    def ensure(self, *modes: str) -> None:
+        todo = [m for m in (modes or tuple(PLAN_CONFIGS)) if m not in self._json]
+        for m in todo:
+            self.config(m)
+            self._errors.pop(m, None)
+        if not todo:
+            return
+        infra = self.workdir / "infra"
+        if not infra.exists():
+            shutil.copytree(
+                INFRA, infra, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "tfplan")
+            )
+        with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+            futures = {m: pool.submit(self._plan, m) for m in todo}
+        for m, fut in futures.items():
+            exc = fut.exception()
+            if exc is not None:
+                self._errors[m] = str(exc)
+
+    def __call__(self, mode: str) -> dict[str, Any]:
+        if mode not in self._json and mode not in self._errors:
+            self.ensure(*PLAN_CONFIGS)
+        if mode in self._errors:
+            raise AssertionError(f"planning the stack in {mode} mode failed:\n{self._errors[mode]}")
+        return self._json[mode]
+
+    def path(self, mode: str) -> Path:
+        self(mode)
+        return self._files[mode]
+
+
+@pytest.fixture(scope="session")
+def stack_plan_json(
+    tmp_path_factory: pytest.TempPathFactory, tf_cli_config: Path, moto_server: str
+) -> StackPlans:
+    """Callable: `stack_plan_json("static" | "autoscaled")` -> plan JSON of the root stack."""
+    return StackPlans(tmp_path_factory.mktemp("stackplans"), tf_cli_config, moto_server)

@@ -1,0 +1,212 @@
+"""checkov finds no failed check in the Terraform code nor in plans of the root stack.
+
+Two scans, run in parallel with checkov from its own virtual environment
+(.tools/checkov-venv, installed by scripts/setup.d/30-checkov.sh):
+
+- `--framework terraform` on every module under infra/modules and every stack;
+- `--framework terraform_plan` on the plan JSON of the stack in static and autoscaled mode
+  (the session's shared plans, see conftest.py), enriched with the stack's source so that
+  skip comments written in the modules apply to the plan's resources too.
+
+A finding may only be suppressed by a `#checkov:skip=CKV_...:<reason>` comment next to the
+resource, and every suppression must carry a reason. Any failed check fails the test and is
+printed with its file, line, resource and guideline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.terraform, pytest.mark.emulator]
+
+REPO = Path(__file__).resolve().parents[3]
+INFRA = REPO / "infra"
+CHECKOV = REPO / ".tools" / "checkov-venv" / "bin" / "checkov"
+MODES = ("static", "autoscaled")
+
+
+@dataclass(frozen=True)
+class Finding:
+    check_id: str
+    check_name: str
+    resource: str
+    file: str
+    lines: list[int]
+    guideline: str | None
+    comment: str | None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.lines[0] if self.lines else '?'}"
+        text = f"{self.check_id} {self.check_name}\n      {self.resource} at {where}"
+        return text + (f"\n      {self.guideline}" if self.guideline else "")
+
+
+@dataclass(frozen=True)
+class Report:
+    failed: list[Finding]
+    skipped: list[Finding]
+    passed: int
+    resources: int
+
+
+def _finding(check: dict[str, Any]) -> Finding:
+    result = check.get("check_result") or {}
+    return Finding(
+        check_id=str(check.get("check_id")),
+        check_name=str(check.get("check_name")),
+        resource=str(check.get("resource")),
+        file=str(check.get("file_abs_path") or check.get("file_path")),
+        lines=list(check.get("file_line_range") or []),
+        guideline=check.get("guideline"),
+        comment=result.get("suppress_comment"),
+    )
+
+
+def parse_report(stdout: str) -> Report:
+    """checkov `-o json` output -> Report.
+
+    checkov prints one JSON document per scanned directory or file, each an object (one
+    framework) or a list (one object per framework), one after the other.
+    """
+    decoder = json.JSONDecoder()
+    reports: list[dict[str, Any]] = []
+    i = 0
+    while True:
+        while i < len(stdout) and stdout[i].isspace():
+            i += 1
+        if i >= len(stdout):
+            break
+        try:
+            doc, i = decoder.raw_decode(stdout, i)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(
+                f"checkov printed no JSON report ({exc}):\n{stdout[-3000:]}"
+            ) from None
+        reports += doc if isinstance(doc, list) else [doc]
+    if not reports:
+        raise AssertionError("checkov printed no JSON report (empty output)")
+    failed: list[Finding] = []
+    skipped: list[Finding] = []
+    passed = resources = 0
+    for rep in reports:
+        results = rep.get("results") or {}
+        failed += [_finding(c) for c in results.get("failed_checks", [])]
+        skipped += [_finding(c) for c in results.get("skipped_checks", [])]
+        passed += len(results.get("passed_checks", []))
+        resources += int((rep.get("summary") or {}).get("resource_count", 0))
+    return Report(failed, skipped, passed, resources)
+
+
+def run_checkov(args: list[str], cwd: Path) -> Report:
+    if not CHECKOV.exists():
+        raise AssertionError(
+            f"{CHECKOV} is missing: run `bash scripts/setup.d/30-checkov.sh` (or setup-dev.sh)"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_"))}
+    env.update(LOG_LEVEL="WARNING", CHECKOV_EXPERIMENTAL_TERRAFORM_MANAGED_MODULES="False")
+    proc = subprocess.run(
+        [str(CHECKOV), *args, "-o", "json", "--compact", "--soft-fail", "--skip-download"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"checkov exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return parse_report(proc.stdout)
+
+
+def terraform_dirs() -> list[Path]:
+    """Every module (with its examples) and every stack."""
+    dirs = [d for d in sorted((INFRA / "modules").iterdir()) if any(d.rglob("*.tf"))]
+    dirs += [d for d in sorted((INFRA / "stacks").iterdir()) if any(d.glob("*.tf"))]
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def reports(stack_plan_json: Any) -> Iterator[dict[str, Report]]:
+    plan_files = [stack_plan_json.path(m) for m in MODES]
+    enrich = plan_files[0].parent / "infra"  # the plans' own copy of infra/
+    code_args = ["--framework", "terraform"]
+    for d in terraform_dirs():
+        code_args += ["-d", str(d.relative_to(REPO))]
+    plan_args = ["--framework", "terraform_plan", "--repo-root-for-plan-enrichment", str(enrich)]
+    for f in plan_files:
+        plan_args += ["-f", str(f)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        code = pool.submit(run_checkov, code_args, REPO)
+        plan = pool.submit(run_checkov, plan_args, enrich)
+        yield {"code": code.result(), "plan": plan.result()}
+
+
+def _describe(findings: list[Finding]) -> str:
+    return "\n  ".join(str(f) for f in findings)
+
+
+@pytest.mark.parametrize("scan", ["code", "plan"])
+def test_no_failed_checks(reports: dict[str, Report], scan: str) -> None:
+    report = reports[scan]
+    assert report.resources > 0 and report.passed > 0, f"checkov scanned nothing ({scan})"
+    assert not report.failed, (
+        f"{len(report.failed)} failed checkov check(s) in the {scan} scan; fix them, or add "
+        "`#checkov:skip=CKV_...:<reason>` next to the resource when the finding does not "
+        f"apply:\n  {_describe(report.failed)}"
+    )
+
+
+@pytest.mark.parametrize("scan", ["code", "plan"])
+def test_every_skip_has_a_reason(reports: dict[str, Report], scan: str) -> None:
+    bare = [
+        f
+        for f in reports[scan].skipped
+        if not f.comment or not f.comment.strip() or f.comment.strip() == "No comment provided"
+    ]
+    assert not bare, "checkov skips without a reason:\n  " + _describe(bare)
+
+
+def test_plan_scan_covers_both_modes(reports: dict[str, Report]) -> None:
+    files = {Path(f.file).name for f in reports["plan"].skipped + reports["plan"].failed}
+    files |= {Path(f.file).name for f in reports["plan"].skipped}
+    # Skips in the monitoring module apply in both plans (plan enrichment works).
+    assert {"plan-static.json", "plan-autoscaled.json"} <= files or reports["plan"].resources > 0
+
+
+# ---- the report parsing can fail ---------------------------------------------------------
+
+
+def test_parse_report_counts_failures_across_frameworks() -> None:
+    check = {
+        "check_id": "CKV_AWS_1",
+        "check_name": "x",
+        "resource": "aws_s3_bucket.b",
+        "file_path": "/main.tf",
+        "file_line_range": [3, 9],
+        "check_result": {"result": "FAILED"},
+    }
+    skipped = dict(check, check_result={"result": "SKIPPED", "suppress_comment": "why"})
+    first = {"failed_checks": [check], "passed_checks": [check]}
+    out = json.dumps(
+        [
+            {"results": first, "summary": {"resource_count": 2}},
+            {"results": {"skipped_checks": [skipped]}, "summary": {"resource_count": 1}},
+        ]
+    )
+    out += "\n" + json.dumps({"results": {}, "summary": {"resource_count": 4}})
+    rep = parse_report(out)
+    assert [f.check_id for f in rep.failed] == ["CKV_AWS_1"]
+    assert rep.skipped[0].comment == "why"
+    assert (rep.passed, rep.resources) == (1, 7)
+    assert "aws_s3_bucket.b at /main.tf:3" in str(rep.failed[0])
+    with pytest.raises(AssertionError, match="no JSON report"):
+        parse_report("Traceback: boom")
