@@ -1,0 +1,263 @@
+"""The fleet's I/O edge: reads Auto Scaling groups and runner instances, performs scaler actions.
+
+Clients (boto3 `autoscaling` and `ec2`) are injected. Groups are found by their tags
+(`runnerfleet:fleet=<name>`, `runnerfleet:pool=<pool>`), not by name, so the Terraform
+module may name them as it likes. Cooldown timestamps live on the group itself as tags
+(`runnerfleet:last-scale-out`, `runnerfleet:last-scale-in`, epoch seconds), so every control
+plane process (Lambda or local) sees the same cooldowns without another store.
+
+Action mapping:
+- SetDesiredCapacity -> SetDesiredCapacity (HonorCooldown=False: the scaler keeps its own)
+- ProtectInstances   -> SetInstanceProtection (in batches of 50, the API's limit)
+- TerminateInstance  -> TerminateInstanceInAutoScalingGroup (ShouldDecrementDesiredCapacity)
+  An instance that is already gone or terminating counts as done.
+Each action succeeds or fails on its own; failures are reported, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runnerfleet.controlplane.registrar import (
+    FLEET_TAG,
+    POOL_TAG,
+    ROLE_TAG,
+    RUNNER_NAME_TAG,
+    runner_name_for,
+)
+from runnerfleet.controlplane.scaler import (
+    Group,
+    Instance,
+    ProtectInstances,
+    ScalerAction,
+    SetDesiredCapacity,
+    TerminateInstance,
+)
+
+log = logging.getLogger(__name__)
+
+LAST_OUT_TAG = "runnerfleet:last-scale-out"
+LAST_IN_TAG = "runnerfleet:last-scale-in"
+ASG_TAG = "aws:autoscaling:groupName"
+PROTECT_BATCH = 50
+SEEN_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """An Auto Scaling group of one pool."""
+
+    name: str
+    pool: str
+    min_size: int
+    max_size: int
+    desired: int
+    last_scale_out_at: float | None = None
+    last_scale_in_at: float | None = None
+    protected: frozenset[str] = frozenset()
+
+    def as_group(self) -> Group:
+        return Group(self.pool, self.desired, self.last_scale_out_at, self.last_scale_in_at)
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """A fleet runner instance with what the scaler and reconciler need of it."""
+
+    instance: Instance
+    asg_name: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    action: Any
+    ok: bool
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "action": type(self.action).__name__,
+            **asdict(self.action),
+            "ok": self.ok,
+            "detail": self.detail,
+        }
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def _tag_float(tags: dict[str, str], key: str) -> float | None:
+    try:
+        return float(tags[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+@dataclass
+class Fleet:
+    """One fleet's groups and instances (see module docstring)."""
+
+    name: str
+    autoscaling: Any
+    ec2: Any
+
+    @property
+    def runner_name_prefix(self) -> str:
+        return f"{self.name}-runner"
+
+    # ---- reading ---------------------------------------------------------------------
+    def groups(self) -> dict[str, GroupInfo]:
+        """The fleet's ASGs by pool."""
+        out: dict[str, GroupInfo] = {}
+        pages = self.autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+            Filters=[{"Name": f"tag:{FLEET_TAG}", "Values": [self.name]}]
+        )
+        for page in pages:
+            for g in page.get("AutoScalingGroups", []):
+                tags = {t["Key"]: t["Value"] for t in g.get("Tags", [])}
+                pool = tags.get(POOL_TAG)
+                if not pool:
+                    continue
+                out[pool] = GroupInfo(
+                    name=str(g["AutoScalingGroupName"]),
+                    pool=pool,
+                    min_size=int(g["MinSize"]),
+                    max_size=int(g["MaxSize"]),
+                    desired=int(g["DesiredCapacity"]),
+                    last_scale_out_at=_tag_float(tags, LAST_OUT_TAG),
+                    last_scale_in_at=_tag_float(tags, LAST_IN_TAG),
+                    protected=frozenset(
+                        str(i["InstanceId"])
+                        for i in g.get("Instances", [])
+                        if i.get("ProtectedFromScaleIn")
+                    ),
+                )
+        return out
+
+    def hosts(self, groups: dict[str, GroupInfo] | None = None) -> list[HostInfo]:
+        """The fleet's runner instances (EC2 tags are the ground truth)."""
+        groups = self.groups() if groups is None else groups
+        protected = frozenset().union(*(g.protected for g in groups.values()))
+        filters = [
+            {"Name": f"tag:{FLEET_TAG}", "Values": [self.name]},
+            {"Name": f"tag:{ROLE_TAG}", "Values": ["runner"]},
+            {"Name": "instance-state-name", "Values": SEEN_STATES},
+        ]
+        out: list[HostInfo] = []
+        for page in self.ec2.get_paginator("describe_instances").paginate(Filters=filters):
+            for res in page.get("Reservations", []):
+                for inst in res.get("Instances", []):
+                    iid = str(inst["InstanceId"])
+                    tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                    name = runner_name_for(tags, iid, self.runner_name_prefix)
+                    instance = Instance(
+                        id=iid,
+                        pool=tags.get(POOL_TAG, "default"),
+                        state=str(inst["State"]["Name"]),
+                        launched_at=inst["LaunchTime"].timestamp(),
+                        protected=iid in protected,
+                        runner_name=name,
+                    )
+                    out.append(HostInfo(instance, tags.get(ASG_TAG), tags))
+        return sorted(out, key=lambda h: h.instance.id)
+
+    # ---- acting ----------------------------------------------------------------------
+    def execute(
+        self, actions: Sequence[ScalerAction], groups: dict[str, GroupInfo], now: float
+    ) -> list[Outcome]:
+        """Perform scaler actions; one Outcome per action, in order."""
+        outcomes: list[Outcome] = []
+        for action in actions:
+            group = groups.get(action.pool)
+            if group is None:
+                outcomes.append(
+                    Outcome(
+                        action,
+                        False,
+                        f"no Auto Scaling group tagged {FLEET_TAG}={self.name}, "
+                        f"{POOL_TAG}={action.pool}; is the pool deployed (`runnerfleet up`)?",
+                    )
+                )
+                continue
+            try:
+                detail = self._perform(action, group, now)
+                outcomes.append(Outcome(action, True, detail))
+            except ClientError as exc:
+                msg = f"{_error_code(exc)}: {_error_message(exc)}"
+                log.error("%s on %s failed: %s", type(action).__name__, group.name, msg)
+                outcomes.append(Outcome(action, False, msg))
+        return outcomes
+
+    def _perform(self, action: ScalerAction, group: GroupInfo, now: float) -> str:
+        asg = self.autoscaling
+        if isinstance(action, SetDesiredCapacity):
+            asg.set_desired_capacity(
+                AutoScalingGroupName=group.name,
+                DesiredCapacity=action.desired,
+                HonorCooldown=False,
+            )
+            up = action.desired > group.desired
+            self._mark(group.name, LAST_OUT_TAG if up else LAST_IN_TAG, now)
+            return f"{group.name} desired {group.desired} -> {action.desired}"
+        if isinstance(action, ProtectInstances):
+            for batch in _chunks(action.instance_ids, PROTECT_BATCH):
+                asg.set_instance_protection(
+                    InstanceIds=batch,
+                    AutoScalingGroupName=group.name,
+                    ProtectedFromScaleIn=action.protected,
+                )
+            state = "protected" if action.protected else "unprotected"
+            return f"{len(action.instance_ids)} instance(s) {state} in {group.name}"
+        return self._terminate(action, group, now)
+
+    def _terminate(self, action: TerminateInstance, group: GroupInfo, now: float) -> str:
+        try:
+            self.autoscaling.terminate_instance_in_auto_scaling_group(
+                InstanceId=action.instance_id, ShouldDecrementDesiredCapacity=True
+            )
+        except ClientError as exc:
+            text = _error_message(exc).lower()
+            if _error_code(exc) == "ValidationError" and (
+                "not found" in text or "terminat" in text
+            ):
+                return f"{action.instance_id} already gone"
+            raise
+        self._mark(group.name, LAST_IN_TAG, now)
+        return f"{action.instance_id} terminating ({action.reason})"
+
+    def _mark(self, asg_name: str, key: str, now: float) -> None:
+        self.autoscaling.create_or_update_tags(
+            Tags=[
+                {
+                    "ResourceId": asg_name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": key,
+                    "Value": str(int(now)),
+                    "PropagateAtLaunch": False,
+                }
+            ]
+        )
+
+    def tag_runner(self, instance_id: str, runner_name: str) -> None:
+        """Record a host's runner name (hosts launched by an ASG start without it)."""
+        self.ec2.create_tags(
+            Resources=[instance_id], Tags=[{"Key": RUNNER_NAME_TAG, "Value": runner_name}]
+        )
