@@ -14,6 +14,10 @@ DIGEST_SUFFIX = "-md5"  # Terraform's DynamoDB digest item: LockID `<bucket>/<ke
 S3_DIGEST_SUFFIX = ".md5"  # digest object some Terraform versions keep beside the state
 
 
+# Error codes meaning the bucket or the lock table does not exist (yet).
+MISSING_BACKEND_CODES = frozenset({"NoSuchBucket", "ResourceNotFoundException"})
+
+
 def error_code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -27,16 +31,23 @@ def is_not_found(exc: botocore.exceptions.ClientError, *codes: str) -> bool:
     return error_code(exc) in {"404", "NotFound", *codes} or http_status(exc) == 404
 
 
+def backend_error(what: str, exc: botocore.exceptions.ClientError) -> BackendError:
+    """A BackendError saying what failed, AWS's reason, and a hint when the backend is missing."""
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", "error"))
+    hint = ""
+    if code in MISSING_BACKEND_CODES:
+        hint = "; create the state backend with `runnerfleet backend bootstrap`"
+    return BackendError(f"could not {what}: {code}: {err.get('Message') or exc}{hint}")
+
+
 @contextmanager
 def aws_errors(what: str) -> Iterator[None]:
     """Turn an AWS error into a BackendError that says what was being done."""
     try:
         yield
     except botocore.exceptions.ClientError as exc:
-        err = exc.response.get("Error", {})
-        raise BackendError(
-            f"could not {what}: {err.get('Code', 'error')}: {err.get('Message', exc)}"
-        ) from exc
+        raise backend_error(what, exc) from exc
     except botocore.exceptions.BotoCoreError as exc:
         raise BackendError(f"could not {what}: {exc}") from exc
 

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import botocore.exceptions
 
-from runnerfleet.backend._aws import aws_errors, error_code, http_status, is_not_found, partition
+from runnerfleet.backend._aws import (
+    aws_errors,
+    backend_error,
+    error_code,
+    http_status,
+    is_not_found,
+    partition,
+)
 from runnerfleet.backend.model import BackendError, Change
 
 if TYPE_CHECKING:
@@ -57,7 +64,7 @@ def _bucket_state(s3: S3Client, bucket: str, expected_owner: str | None) -> str:
                 f"bucket {bucket!r} exists in another region than the one configured; set "
                 "[aws] region to the bucket's region or choose another [backend] bucket name"
             ) from exc
-        raise BackendError(f"could not check bucket {bucket!r}: {exc}") from exc
+        raise backend_error(f"check bucket {bucket!r}", exc) from exc
     return "present"
 
 
@@ -77,7 +84,7 @@ def _create_bucket(s3: S3Client, bucket: str, region: str) -> bool:
                 f"bucket name {bucket!r} is taken by another AWS account (bucket names are "
                 "global); set another name in [backend] bucket"
             ) from exc
-        raise BackendError(f"could not create bucket {bucket!r}: {code}: {exc}") from exc
+        raise backend_error(f"create bucket {bucket!r}", exc) from exc
     return True
 
 
@@ -315,7 +322,7 @@ def _describe_table(dynamodb: DynamoDBClient, table: str) -> dict[str, Any] | No
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return None
-        raise BackendError(f"could not read DynamoDB table {table!r}: {exc}") from exc
+        raise backend_error(f"read DynamoDB table {table!r}", exc) from exc
 
 
 def _wait_active(dynamodb: DynamoDBClient, table: str) -> None:
@@ -348,7 +355,7 @@ def _retry(what: str, call: Callable[[], Any], sleep: Callable[[float], None]) -
                 "ResourceInUseException",
             )
             if not settling or attempt == 9:
-                raise BackendError(f"could not {what}: {exc}") from exc
+                raise backend_error(what, exc) from exc
             sleep(min(2.0 * (attempt + 1), 10.0))
 
 
@@ -378,7 +385,7 @@ def ensure_table(
             changes.append(Change(res, "created", "hash key LockID (S), on-demand"))
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "ResourceInUseException":  # created meanwhile: fine
-                raise BackendError(f"could not create DynamoDB table {table!r}: {exc}") from exc
+                raise backend_error(f"create DynamoDB table {table!r}", exc) from exc
         _wait_active(dynamodb, table)
         desc = _describe_table(dynamodb, table) or {}
     elif desc.get("TableStatus") not in ("ACTIVE", None):

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 import botocore.exceptions
 
 from runnerfleet import __version__
-from runnerfleet.backend._aws import aws_errors, error_code, http_status, lock_path, lockfile_key
+from runnerfleet.backend._aws import (
+    aws_errors,
+    backend_error,
+    error_code,
+    http_status,
+    lock_path,
+    lockfile_key,
+)
 from runnerfleet.backend.model import BackendError, LockInfo, LockStatus
 
 if TYPE_CHECKING:
@@ -58,11 +65,9 @@ def _s3_lock(s3: S3Client, bucket: str, key: str) -> bytes | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=lockfile_key(key))["Body"].read()
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404") or http_status(exc) == 404:
+        if error_code(exc) == "NoSuchKey":  # (a missing bucket is NoSuchBucket: an error)
             return None
-        raise BackendError(
-            f"could not read the lockfile s3://{bucket}/{lockfile_key(key)}: {exc}"
-        ) from exc
+        raise backend_error(f"read the lockfile s3://{bucket}/{lockfile_key(key)}", exc) from exc
     return body or None
 
 
@@ -125,7 +130,7 @@ def unlock(
                     f"the DynamoDB lock on {where} changed while unlocking; run "
                     "`runnerfleet state lock` and try again"
                 ) from exc
-            raise BackendError(f"could not remove the DynamoDB lock item: {exc}") from exc
+            raise backend_error("remove the DynamoDB lock item", exc) from exc
         removed.append("dynamodb")
     if status.s3 is not None:
         body = _s3_lock(s3, bucket, key)
@@ -188,7 +193,7 @@ def hold_lock(
                 if error_code(exc) in ("PreconditionFailed", "412") or http_status(exc) == 412:
                     holder = _s3_lock(s3, bucket, key)
                     raise BackendError(_locked_error(bucket, key, "s3", holder)) from exc
-                raise BackendError(f"could not write the lockfile: {exc}") from exc
+                raise backend_error("write the lockfile", exc) from exc
             took_file = True
         if table and dynamodb is not None:
             try:
@@ -201,7 +206,7 @@ def hold_lock(
                 if error_code(exc) == "ConditionalCheckFailedException":
                     holder_item = _dynamodb_lock(dynamodb, table, bucket, key)
                     raise BackendError(_locked_error(bucket, key, "dynamodb", holder_item)) from exc
-                raise BackendError(f"could not write the DynamoDB lock item: {exc}") from exc
+                raise backend_error("write the DynamoDB lock item", exc) from exc
             took_item = True
         yield info
     finally:

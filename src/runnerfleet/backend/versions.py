@@ -23,9 +23,9 @@ import botocore.exceptions
 from runnerfleet.backend._aws import (
     S3_DIGEST_SUFFIX,
     aws_errors,
+    backend_error,
     digest_id,
     error_code,
-    http_status,
 )
 from runnerfleet.backend.locks import hold_lock, lock_info
 from runnerfleet.backend.model import BackendError, StateVersion
@@ -91,9 +91,9 @@ def _current(s3: S3Client, bucket: str, key: str) -> tuple[bytes, str] | None:
     try:
         obj = s3.get_object(Bucket=bucket, Key=key)
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404") or http_status(exc) == 404:
+        if error_code(exc) == "NoSuchKey":  # (a missing bucket is NoSuchBucket: an error)
             return None
-        raise BackendError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+        raise backend_error(f"read s3://{bucket}/{key}", exc) from exc
     return obj["Body"].read(), str(obj.get("VersionId", "null"))
 
 

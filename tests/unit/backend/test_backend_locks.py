@@ -169,3 +169,8 @@ def test_lockinfo_parse_tolerates_garbage() -> None:
         f"ID {LOCK_ID}, held by root@vm, for OperationTypeApply, "
         "since 2026-11-26T19:35:51.450798742Z, (Terraform 1.11.4)"
     )
+
+
+def test_missing_bucket_is_an_error_not_no_lock(s3: Any) -> None:
+    with pytest.raises(BackendError, match="runnerfleet backend bootstrap"):
+        lock_info(s3, None, bucket="no-such-bucket-here", key=KEY, table=None)
