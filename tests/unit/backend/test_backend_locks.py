@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-# moto applies any Deny statement of a bucket policy regardless of its Condition, so the
-# TLS-only policy would block every object call here; its own tests are in test_backend_bootstrap.
-from runnerfleet.backend import BackendError, LockInfo, bootstrap, lock_info, unlock
+from runnerfleet.backend import BackendError, LockInfo, lock_info, unlock
 from runnerfleet.backend.locks import hold_lock
 
 BUCKET = "fleet-tfstate-123456789012"
@@ -28,8 +26,8 @@ INFO = {
 
 
 @pytest.fixture
-def backend(s3: Any, ddb: Any) -> None:
-    bootstrap(s3, ddb, bucket=BUCKET, table=TABLE, region="us-east-1", enforce_tls=False)
+def backend(s3: Any, ddb: Any, make_backend: Any) -> None:
+    make_backend(s3, ddb, BUCKET, TABLE)
 
 
 def _lock_dynamodb(ddb: Any, info: dict[str, str] = INFO) -> None:

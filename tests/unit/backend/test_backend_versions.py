@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-# moto applies any Deny statement of a bucket policy regardless of its Condition, so the
-# TLS-only policy would block every object call here; its own tests are in test_backend_bootstrap.
-from runnerfleet.backend import BackendError, bootstrap, list_versions, restore
+from runnerfleet.backend import BackendError, list_versions, restore
 from runnerfleet.backend.locks import hold_lock
 
 BUCKET = "fleet-tfstate-123456789012"
@@ -47,9 +45,9 @@ def _put_state(s3: Any, ddb: Any, body: bytes) -> str:
 
 
 @pytest.fixture
-def history(s3: Any, ddb: Any) -> list[str]:
+def history(s3: Any, ddb: Any, make_backend: Any) -> list[str]:
     """Three applied states: [a], [a, b], [a, b, c]; returns their version ids, oldest first."""
-    bootstrap(s3, ddb, bucket=BUCKET, table=TABLE, region="us-east-1", enforce_tls=False)
+    make_backend(s3, ddb, BUCKET, TABLE)
     return [
         _put_state(s3, ddb, _state(1, ["a"])),
         _put_state(s3, ddb, _state(2, ["a", "b"])),
@@ -83,8 +81,8 @@ def test_list_versions_newest_first_only_the_state_object(
     assert set(d) == {"version_id", "last_modified", "size", "is_latest"}
 
 
-def test_list_versions_of_missing_state_is_empty(s3: Any, ddb: Any) -> None:
-    bootstrap(s3, ddb, bucket=BUCKET, table=TABLE, region="us-east-1", enforce_tls=False)
+def test_list_versions_of_missing_state_is_empty(s3: Any, ddb: Any, make_backend: Any) -> None:
+    make_backend(s3, ddb, BUCKET, TABLE)
     assert list_versions(s3, BUCKET, KEY) == []
 
 
