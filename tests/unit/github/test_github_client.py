@@ -1,0 +1,246 @@
+"""GitHubClient against the emulator: auth, runners, tokens, JIT, labels, jobs, pagination."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import jwt
+import pytest
+from conftest import MakeClient
+from github_fakes import FakeClock
+
+from runnerfleet.github import emulator_runner
+from runnerfleet.github.auth import AppAuth, TokenAuth, app_jwt
+from runnerfleet.github.client import API_VERSION, GitHubClient
+from runnerfleet.github.emulator import GitHubEmulator
+from runnerfleet.github.errors import AuthError, NotFoundError
+
+TOKEN_PATH = "POST /app/installations/{installation_id}/access_tokens"
+
+
+def test_app_jwt_claims(emulator: GitHubEmulator, clock: FakeClock) -> None:
+    auth = AppAuth(emulator.app_id, emulator.app_private_key_pem)
+    token = app_jwt(auth, clock())
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["iss"] == emulator.app_id
+    assert claims["iat"] == int(clock()) - 60
+    assert 0 < claims["exp"] - clock() <= 600
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+
+
+def test_app_token_fetched_once_per_hour(
+    client: GitHubClient, emulator: GitHubEmulator, clock: FakeClock
+) -> None:
+    for _ in range(5):
+        client.list_runners("acme")
+    clock.advance(30 * 60)
+    client.list_runners("acme")
+    clock.advance(28 * 60)  # 58 min: still more than a minute of validity left
+    client.list_runners("acme")
+    counts = emulator.call_counts()
+    assert counts[TOKEN_PATH] == 1
+    assert counts["GET /orgs/{org}/installation"] == 1  # installation lookup cached too
+    clock.advance(61)  # 59:01 -> within the last minute: refresh
+    client.list_runners("acme")
+    assert emulator.call_counts()[TOKEN_PATH] == 2
+    assert emulator.call_counts()["GET /orgs/{org}/actions/runners"] == 8
+
+
+def test_installation_found_for_repo_and_user(
+    make_client: MakeClient, emulator: GitHubEmulator
+) -> None:
+    emulator.add_installation("octo-user", account_type="User")
+    client = make_client()
+    assert client.list_runners("octo-user") == []
+    assert "GET /users/{username}/installation" in emulator.call_counts()
+    assert client.list_runners("acme", "app") == []
+    assert "GET /repos/{owner}/{repo}/installation" in emulator.call_counts()
+
+
+def test_fixed_installation_id_skips_lookup(
+    make_client: MakeClient, emulator: GitHubEmulator
+) -> None:
+    inst = emulator.add_installation("acme")
+    client = make_client(AppAuth(emulator.app_id, emulator.app_private_key_pem, inst))
+    client.list_runners("acme")
+    assert "GET /orgs/{org}/installation" not in emulator.call_counts()
+
+
+def test_wrong_app_key_is_rejected(make_client: MakeClient, emulator: GitHubEmulator) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    client = make_client(AppAuth(emulator.app_id, pem))
+    with pytest.raises(AuthError) as err:
+        client.list_runners("acme")
+    assert err.value.status == 401
+    assert "PRIVATE KEY" not in str(err.value)
+
+
+def test_personal_access_token(make_client: MakeClient, emulator: GitHubEmulator) -> None:
+    client = make_client(TokenAuth(emulator.pat))
+    client.generate_jit_config("acme", "app", name="pat-runner", labels=["linux"])
+    assert [r.name for r in client.list_runners("acme", "app")] == ["pat-runner"]
+    with pytest.raises(AuthError):
+        client.list_installation_repositories()  # needs an installation token
+    bad = make_client(TokenAuth("ghp_" + "x" * 36))
+    with pytest.raises(AuthError) as err:
+        bad.list_runners("acme")
+    assert err.value.status == 401
+
+
+def test_runner_lifecycle(client: GitHubClient, emulator: GitHubEmulator) -> None:
+    jit = client.generate_jit_config("acme", None, name="r-1", labels=["linux", "x64"])
+    assert jit.runner.name == "r-1" and jit.runner.status == "offline"
+    assert jit.runner.labels == ["self-hosted", "linux", "x64"]
+    got = client.get_runner("acme", None, jit.runner.id)
+    assert got is not None and got.id == jit.runner.id
+    assert client.find_runner("acme", None, "r-1") == got
+    assert client.find_runner("acme", None, "nope") is None
+    client.delete_runner("acme", None, jit.runner.id)
+    assert client.get_runner("acme", None, jit.runner.id) is None
+    client.delete_runner("acme", None, jit.runner.id)  # 404: already gone, fine
+
+
+def test_tokens_labels_groups(client: GitHubClient) -> None:
+    reg = client.create_registration_token("acme")
+    rem = client.create_remove_token("acme", "app")
+    assert reg.token and rem.token and reg.expires_at.year >= 2027
+    assert reg.token not in repr(reg)
+    jit = client.generate_jit_config("acme", None, name="lbl", labels=["a"])
+    rid = jit.runner.id
+    assert client.add_runner_labels("acme", None, rid, ["b"]) == ["self-hosted", "a", "b"]
+    assert client.set_runner_labels("acme", None, rid, ["c"]) == ["self-hosted", "c"]
+    assert client.remove_runner_label("acme", None, rid, "c") == ["self-hosted"]
+    assert client.list_runner_labels("acme", None, rid) == ["self-hosted"]
+    groups = client.list_runner_groups("acme")
+    assert [(g.id, g.name, g.default) for g in groups] == [(1, "Default", True)]
+    assert jit.encoded_jit_config not in repr(jit)
+
+
+def test_installation_repositories(make_client: MakeClient, emulator: GitHubEmulator) -> None:
+    inst = emulator.add_installation("acme")
+    emulator.enqueue_job("acme", "app", ["linux"])
+    emulator.enqueue_job("acme", "lib", ["linux"])
+    client = make_client(AppAuth(emulator.app_id, emulator.app_private_key_pem, inst))
+    assert [r.full_name for r in client.list_installation_repositories()] == [
+        "acme/app",
+        "acme/lib",
+    ]
+
+
+def test_workflow_runs_and_jobs(client: GitHubClient, emulator: GitHubEmulator) -> None:
+    job_id = emulator.enqueue_job("acme", "app", ["self-hosted", "linux"])
+    runs = client.list_workflow_runs("acme", "app", "queued")
+    assert len(runs) == 1 and runs[0].repository == "acme/app"
+    jobs = client.list_run_jobs("acme", "app", runs[0].id)
+    assert [j.id for j in jobs] == [job_id]
+    assert jobs[0].labels == ["self-hosted", "linux"] and jobs[0].status == "queued"
+
+    jit = client.generate_jit_config("acme", None, name="worker", labels=["linux"])
+    session = emulator_runner.connect(jit.encoded_jit_config)
+    assert session.poll_job() is not None
+    job = client.get_job("acme", "app", job_id)
+    assert (job.status, job.runner_name) == ("in_progress", "worker")
+    assert client.list_workflow_runs("acme", "app", "queued") == []
+    session.complete_job("success")
+    job = client.get_job("acme", "app", job_id)
+    assert (job.status, job.conclusion) == ("completed", "success")
+    assert [r.status for r in client.list_workflow_runs("acme", "app", "success")] == ["completed"]
+    with pytest.raises(NotFoundError):
+        client.get_job("acme", "app", 1)
+
+
+def test_pagination_over_250_runners(
+    client: GitHubClient, emulator: GitHubEmulator, clock: FakeClock
+) -> None:
+    with emulator.world.lock:
+        for i in range(260):
+            emulator.world.create_runner("acme", None, f"r-{i:03d}", ["linux"], ephemeral=True)
+    runners = client.list_runners("acme")
+    assert len(runners) == 260
+    assert len({r.id for r in runners}) == 260
+    assert emulator.call_counts()["GET /orgs/{org}/actions/runners"] == 3  # 100 + 100 + 60
+
+
+def test_etag_304_reuses_cache_and_costs_no_rate_limit(
+    client: GitHubClient, emulator: GitHubEmulator
+) -> None:
+    client.generate_jit_config("acme", None, name="e1", labels=["linux"])
+    first = client.list_runners("acme")
+    remaining = [s for m, t, s in emulator.request_log]
+    second = client.list_runners("acme")
+    assert first == second
+    assert emulator.request_log[-1] == ("GET", "/orgs/{org}/actions/runners", 304)
+    assert len(remaining) + 1 == len(emulator.request_log)
+    bucket = next(b for k, b in emulator._buckets.items() if k.startswith("installation"))
+    used = bucket.used
+    client.list_runners("acme")
+    assert bucket.used == used  # the 304 cost nothing
+    client.generate_jit_config("acme", None, name="e2", labels=["linux"])
+    assert len(client.list_runners("acme")) == 2  # changed list: 200, fresh body
+
+
+def _mock_client(handler: object, url: str = "https://ghe.example.com/api/v3") -> GitHubClient:
+    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+    return GitHubClient(url, TokenAuth("ghp_" + "a" * 36), transport=transport, timeout=3.0)
+
+
+def test_ghes_base_url_and_headers() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"total_count": 0, "runners": []})
+
+    client = _mock_client(handler)
+    assert client.list_runners("acme", "app") == []
+    req = seen[0]
+    assert str(req.url).startswith("https://ghe.example.com/api/v3/repos/acme/app/actions/runners")
+    assert req.headers["x-github-api-version"] == API_VERSION == "2022-11-28"
+    assert req.headers["accept"] == "application/vnd.github+json"
+    assert req.extensions["timeout"] == {"connect": 3.0, "read": 3.0, "write": 3.0, "pool": 3.0}
+
+
+def test_secrets_stay_out_of_reprs_and_errors(
+    emulator: GitHubEmulator, client: GitHubClient
+) -> None:
+    auth = AppAuth(emulator.app_id, emulator.app_private_key_pem)
+    assert "PRIVATE" not in repr(auth)
+    token = TokenAuth(emulator.pat)
+    assert emulator.pat not in repr(token)
+    assert emulator.pat not in repr(client)
+    with pytest.raises(NotFoundError) as err:
+        client.list_runners("no-such-org")
+    assert emulator.pat not in str(err.value)
+
+
+def test_bad_input_is_named() -> None:
+    with pytest.raises(ValueError, match="api_url"):
+        GitHubClient("api.github.com", TokenAuth("t"))
+    with pytest.raises(ValueError, match="private_key_pem"):
+        AppAuth("1", "not a key")
+    with pytest.raises(ValueError, match="token"):
+        TokenAuth(" ")
+    client = _mock_client(lambda r: httpx.Response(500))
+    with pytest.raises(ValueError, match="owner"):
+        client.list_runners("acme/app")
+    with pytest.raises(ValueError, match="labels"):
+        client.generate_jit_config("acme", None, name="x", labels=[])
+
+
+def test_error_message_from_body() -> None:
+    client = _mock_client(
+        lambda r: httpx.Response(422, json={"message": "Validation Failed", "errors": []})
+    )
+    with pytest.raises(Exception) as err:
+        client.create_registration_token("acme")
+    assert "422" in str(err.value) and "Validation Failed" in str(err.value)
+    assert json.loads('{"a": 1}') == {"a": 1}
