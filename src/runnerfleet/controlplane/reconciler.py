@@ -1,0 +1,332 @@
+"""The reconciler: converges GitHub runners, EC2 hosts, SSM registrations and the job table.
+
+Events may be lost, so a periodic pass compares the ground truths and heals the drift.
+`decide(facts, settings)` is pure; `Reconciler` gathers the facts, runs `decide` and the
+scaler on the same facts, and performs the actions.
+
+Drift and the answer:
+- A live host (pending/running) whose runner never appeared in GitHub `boot_timeout` after
+  launch: an ASG host is terminated without decrementing the group, so it is replaced; a
+  host whose runner ran a job and is gone (an ephemeral runner whose agent did not stop it)
+  is terminated with the decrement. A static host is only reported (Terraform owns it).
+- A fleet runner in GitHub that is offline, not busy, and has no live host: deleted.
+  A runner whose host is still booting or stopped is kept, and a busy runner never goes.
+- A registration parameter `/<name>/runners/<instance-id>` whose host is terminating or
+  gone (after `parameter_grace`, since a parameter can be written before the host is
+  visible), or older than `parameter_ttl`: deleted.
+- A queued job older than `queue_timeout`: asked of GitHub again (a lost `completed` event
+  must not keep capacity forever; at most `max_refresh` per pass), and if its pool has less
+  capacity than busy + queued jobs, the pool is scaled up at once (no cooldown). A job that
+  fits no pool is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from runnerfleet.controlplane import scaler
+from runnerfleet.controlplane.fleet import Fleet, GroupInfo, HostInfo, Outcome
+from runnerfleet.controlplane.queue import JobStore, JobUpdate
+from runnerfleet.controlplane.scaler import (
+    Job,
+    Pool,
+    RunnerState,
+    ScalerAction,
+    ScalerSettings,
+    SetDesiredCapacity,
+    Snapshot,
+    TerminateInstance,
+)
+
+log = logging.getLogger(__name__)
+
+PRESENT_STATES = frozenset({"pending", "running", "stopping", "stopped"})
+GONE_STATES = frozenset({"shutting-down", "terminated"})
+
+
+@dataclass(frozen=True)
+class ReconcilerSettings:
+    name: str
+    boot_timeout: float = 600.0
+    parameter_ttl: float = 3600.0
+    parameter_grace: float = 600.0
+    queue_timeout: float = 300.0
+    max_refresh: int = 20
+
+    @property
+    def runner_prefix(self) -> str:
+        return f"{self.name}-runner-"
+
+
+@dataclass(frozen=True)
+class Facts:
+    pools: Sequence[Pool]
+    hosts: Sequence[HostInfo]
+    runners: Sequence[RunnerState]
+    parameters: Mapping[str, float | None]  # instance id -> last modified (epoch s)
+    jobs: Sequence[Job]
+    groups: Mapping[str, GroupInfo]
+    now: float
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            pools=self.pools,
+            jobs=self.jobs,
+            instances=[h.instance for h in self.hosts],
+            groups={p: g.as_group() for p, g in self.groups.items()},
+            now=self.now,
+            runners=self.runners,
+        )
+
+
+# ---- actions -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReplaceInstance:
+    """Terminate an ASG host; `decrement` False lets the group launch a replacement."""
+
+    pool: str
+    instance_id: str
+    decrement: bool
+    reason: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class DeleteRunner:
+    runner_id: int
+    runner_name: str
+    reason: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class DeleteParameter:
+    instance_id: str
+    reason: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class RefreshJob:
+    job_id: int
+    repository: str
+
+
+ReconcileAction = ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob | ScalerAction
+
+
+@dataclass
+class Plan:
+    actions: list[ReconcileAction] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+# ---- the decision ------------------------------------------------------------------------
+def _busy_names(facts: Facts) -> set[str]:
+    busy = {r.name for r in facts.runners if r.busy}
+    busy |= {j.runner_name for j in facts.jobs if j.status == "in_progress" and j.runner_name}
+    return busy
+
+
+def _hosts(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
+    runners = {r.name for r in facts.runners}
+    busy = _busy_names(facts)
+    ran_jobs = {j.runner_name for j in facts.jobs if j.status == "completed" and j.runner_name}
+    for host in facts.hosts:
+        inst = host.instance
+        name = inst.runner_name
+        if inst.state not in scaler.LIVE_STATES or name in runners or name in busy:
+            continue
+        age = facts.now - inst.launched_at
+        if age < settings.boot_timeout:
+            continue  # still booting
+        if host.asg_name is None:
+            plan.findings.append(
+                f"static host {inst.id} ({name}) has no runner {int(age)}s after launch; "
+                "read /var/log/user-data.log on it (Session Manager) or run `runnerfleet up`"
+            )
+            continue
+        done = name in ran_jobs
+        why = (
+            "its runner ran a job and is gone"
+            if done
+            else f"no runner {int(age)}s after launch (boot timeout {int(settings.boot_timeout)}s)"
+        )
+        plan.actions.append(ReplaceInstance(inst.pool, inst.id, decrement=done, reason=why))
+
+
+def _runners(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
+    present = {h.instance.runner_name for h in facts.hosts if h.instance.state in PRESENT_STATES}
+    busy = _busy_names(facts)
+    for runner in facts.runners:
+        if not runner.name.startswith(settings.runner_prefix):
+            continue  # not ours
+        if runner.status != "offline" or runner.busy or runner.name in busy:
+            continue
+        if runner.name in present:
+            continue  # its host is booting, stopped or just not connected yet
+        plan.actions.append(DeleteRunner(runner.id, runner.name, "offline and its host is gone"))
+
+
+def _parameters(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
+    hosts = {h.instance.id: h.instance for h in facts.hosts}
+    for instance_id, modified in sorted(facts.parameters.items()):
+        host = hosts.get(instance_id)
+        age = None if modified is None else facts.now - modified
+        if host is not None and host.state in GONE_STATES:
+            plan.actions.append(DeleteParameter(instance_id, f"instance is {host.state}"))
+        elif host is None and (age is None or age >= settings.parameter_grace):
+            plan.actions.append(DeleteParameter(instance_id, "instance no longer exists"))
+        elif age is not None and age >= settings.parameter_ttl:
+            plan.actions.append(
+                DeleteParameter(
+                    instance_id, f"unread for {int(age)}s (TTL {int(settings.parameter_ttl)}s)"
+                )
+            )
+
+
+def _queue(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
+    stale = [
+        j
+        for j in facts.jobs
+        if j.status in scaler.QUEUED_STATES and facts.now - j.created_at >= settings.queue_timeout
+    ]
+    if not stale:
+        return
+    for job in sorted(stale, key=lambda j: j.created_at)[: settings.max_refresh]:
+        if job.repository:
+            plan.actions.append(RefreshJob(job.id, job.repository))
+    queued = scaler.queued_by_pool(facts.jobs, facts.pools)
+    stale_by_pool = scaler.queued_by_pool(stale, facts.pools)
+    for job in stale_by_pool.get("", []):
+        plan.findings.append(
+            f"job {job.id} queued {int(facts.now - job.created_at)}s with labels "
+            f"{list(job.labels)} that no pool has; add them to a pool's labels or fix runs-on"
+        )
+    busy = _busy_names(facts)
+    pools = {p.name: p for p in facts.pools}
+    for pool_name in sorted(k for k in stale_by_pool if k):
+        pool, group = pools[pool_name], facts.groups.get(pool_name)
+        if pool.mode != "autoscaled" or group is None:
+            continue
+        live = [h.instance for h in facts.hosts if h.instance.pool == pool_name]
+        live = [i for i in live if i.state in scaler.LIVE_STATES]
+        n_busy = sum(1 for i in live if i.runner_name in busy)
+        need = max(pool.min_size, min(pool.max_size, n_busy + len(queued[pool_name])))
+        if group.desired < need:
+            why = (
+                f"{len(stale_by_pool[pool_name])} job(s) queued over {int(settings.queue_timeout)}s"
+            )
+            plan.actions.append(SetDesiredCapacity(pool_name, need, why))
+        elif len(live) < group.desired:
+            plan.findings.append(
+                f"pool {pool_name}: jobs wait while the group has {len(live)} of "
+                f"{group.desired} instances; check its scaling activities for launch errors"
+            )
+
+
+def decide(facts: Facts, settings: ReconcilerSettings) -> Plan:
+    """Pure: the healing actions for these facts (see module docstring)."""
+    plan = Plan()
+    _hosts(facts, settings, plan)
+    _runners(facts, settings, plan)
+    _parameters(facts, settings, plan)
+    _queue(facts, settings, plan)
+    return plan
+
+
+def with_scaler(plan: Plan, facts: Facts, scaler_settings: ScalerSettings) -> Plan:
+    """Add the scaler's decision on the same facts, minus what the reconciler already does
+    (a pool it resizes, a host it terminates)."""
+    resized = {a.pool for a in plan.actions if isinstance(a, SetDesiredCapacity)}
+    replaced = {a.instance_id for a in plan.actions if isinstance(a, ReplaceInstance)}
+    for action in scaler.decide(facts.snapshot(), scaler_settings):
+        if isinstance(action, SetDesiredCapacity) and action.pool in resized:
+            continue
+        if isinstance(action, TerminateInstance) and action.instance_id in replaced:
+            continue
+        plan.actions.append(action)
+    return plan
+
+
+# ---- the executor ------------------------------------------------------------------------
+def action_dict(action: Any) -> dict[str, Any]:
+    return {"action": type(action).__name__, **asdict(action)}
+
+
+@dataclass
+class Reconciler:
+    """Gathers facts, decides, acts (one pass per call of `run`)."""
+
+    settings: ReconcilerSettings
+    pools: Sequence[Pool]
+    fleet: Fleet
+    github: Any  # runnerfleet.github.client.GitHubClient
+    owner: str
+    repository: str | None
+    registrations: Any  # runnerfleet.controlplane.ssm_store.RegistrationStore
+    jobs: JobStore
+    scaler_settings: ScalerSettings = field(default_factory=ScalerSettings)
+    clock: Callable[[], float] = time.time
+
+    def gather(self) -> Facts:
+        now = self.clock()
+        groups = self.fleet.groups()
+        hosts = self.fleet.hosts(groups)
+        runners = [
+            RunnerState(r.id, r.name, r.status, r.busy, tuple(r.labels))
+            for r in self.github.list_runners(self.owner, self.repository)
+        ]
+        params = {
+            p.instance_id: (p.last_modified.timestamp() if p.last_modified else None)
+            for p in self.registrations.list()
+        }
+        return Facts(self.pools, hosts, runners, params, self.jobs.jobs(now), groups, now)
+
+    def plan(self, facts: Facts) -> Plan:
+        return with_scaler(decide(facts, self.settings), facts, self.scaler_settings)
+
+    def run(self, *, dry_run: bool = False) -> tuple[Plan, list[Outcome]]:
+        facts = self.gather()
+        plan = self.plan(facts)
+        for finding in plan.findings:
+            log.warning("reconcile: %s", finding)
+        if dry_run:
+            return plan, []
+        return plan, [self._perform(a, facts) for a in plan.actions]
+
+    def _perform(self, action: ReconcileAction, facts: Facts) -> Outcome:
+        try:
+            if isinstance(action, ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob):
+                return Outcome(action, True, self._heal(action, facts))
+            (outcome,) = self.fleet.execute([action], dict(facts.groups), facts.now)
+            return outcome
+        except Exception as exc:  # one failure must not stop the others; reported per action
+            log.error("reconcile: %s failed: %s", type(action).__name__, exc)
+            return Outcome(action, False, f"{type(exc).__name__}: {exc}")
+
+    def _heal(
+        self, action: ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob, facts: Facts
+    ) -> str:
+        if isinstance(action, ReplaceInstance):
+            self.fleet.autoscaling.terminate_instance_in_auto_scaling_group(
+                InstanceId=action.instance_id, ShouldDecrementDesiredCapacity=action.decrement
+            )
+            return f"{action.instance_id} terminating ({action.reason})"
+        if isinstance(action, DeleteRunner):
+            from runnerfleet.github.errors import NotFoundError
+
+            try:
+                self.github.delete_runner(self.owner, self.repository, action.runner_id)
+            except NotFoundError:
+                return f"runner {action.runner_name} already gone"
+            return f"deleted runner {action.runner_name}"
+        if isinstance(action, DeleteParameter):
+            gone = self.registrations.delete(action.instance_id)
+            return f"deleted ({action.reason})" if gone else "already gone"
+        owner, _, repo = action.repository.partition("/")
+        job = self.github.get_job(owner, repo, action.job_id)
+        update = JobUpdate.from_github(job, action.repository)
+        changed = self.jobs.record(update, facts.now)
+        return f"job {action.job_id} is {update.status}" + ("" if changed else " (unchanged)")

@@ -1,0 +1,271 @@
+"""Reconciler: one test per drift case, the never-delete rules, and a pass against moto."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import boto3
+from moto import mock_aws
+
+from runnerfleet.controlplane.fleet import Fleet, GroupInfo, HostInfo
+from runnerfleet.controlplane.queue import JobUpdate, MemoryJobStore
+from runnerfleet.controlplane.reconciler import (
+    DeleteParameter,
+    DeleteRunner,
+    Facts,
+    Reconciler,
+    ReconcilerSettings,
+    RefreshJob,
+    ReplaceInstance,
+    decide,
+    with_scaler,
+)
+from runnerfleet.controlplane.scaler import (
+    Instance,
+    Job,
+    Pool,
+    RunnerState,
+    ScalerSettings,
+    SetDesiredCapacity,
+    TerminateInstance,
+)
+from runnerfleet.controlplane.ssm_store import RegistrationStore
+from runnerfleet.github.errors import NotFoundError
+from runnerfleet.github.models import Runner, WorkflowJob
+
+NOW = 1_800_000_000.0
+S = ReconcilerSettings(
+    "rf", boot_timeout=600, parameter_ttl=3600, parameter_grace=600, queue_timeout=300
+)
+POOL = Pool("default", frozenset({"linux", "x64"}), 0, 4)
+GROUP = GroupInfo("rf-default", "default", 0, 4, 1)
+
+
+def host(
+    iid: str,
+    age: float,
+    state: str = "running",
+    asg: str | None = "rf-default",
+    name: str | None = None,
+) -> HostInfo:
+    return HostInfo(
+        Instance(iid, "default", state, NOW - age, False, name or f"rf-runner-{iid}"), asg
+    )
+
+
+def facts(
+    hosts: list[HostInfo] | None = None,
+    runners: list[RunnerState] | None = None,
+    params: dict[str, float | None] | None = None,
+    jobs: list[Job] | None = None,
+    desired: int = 1,
+) -> Facts:
+    group = GroupInfo("rf-default", "default", 0, 4, desired)
+    return Facts(
+        [POOL], hosts or [], runners or [], params or {}, jobs or [], {"default": group}, NOW
+    )
+
+
+def runner(name: str, status: str = "offline", busy: bool = False, rid: int = 7) -> RunnerState:
+    return RunnerState(rid, name, status, busy)
+
+
+# ---- hosts -------------------------------------------------------------------------------
+def test_host_without_runner_after_boot_timeout_is_replaced() -> None:
+    plan = decide(facts([host("i-1", 601), host("i-2", 599)]), S)
+    assert plan.actions == [ReplaceInstance("default", "i-1", decrement=False)]
+    assert "boot timeout" in plan.actions[0].reason  # type: ignore[union-attr]
+
+
+def test_host_whose_runner_ran_a_job_and_left_is_removed_for_good() -> None:
+    done = Job(1, ("linux",), "completed", NOW - 900, "rf-runner-i-1", NOW - 700)
+    assert decide(facts([host("i-1", 900)], jobs=[done]), S).actions == [
+        ReplaceInstance("default", "i-1", decrement=True)
+    ]
+
+
+def test_registered_or_busy_host_is_kept() -> None:
+    busy = Job(1, ("linux",), "in_progress", NOW - 900, "rf-runner-i-2")
+    f = facts(
+        [host("i-1", 5000), host("i-2", 5000)], [runner("rf-runner-i-1", "online")], jobs=[busy]
+    )
+    assert [a for a in decide(f, S).actions if isinstance(a, ReplaceInstance)] == []
+
+
+def test_static_host_without_runner_is_reported_not_terminated() -> None:
+    plan = decide(facts([host("i-1", 5000, asg=None, name="rf-runner-01")]), S)
+    assert plan.actions == []
+    assert "static host i-1 (rf-runner-01)" in plan.findings[0]
+
+
+# ---- runners -----------------------------------------------------------------------------
+def test_offline_runner_without_host_is_deleted() -> None:
+    plan = decide(facts([], [runner("rf-runner-i-9")]), S)
+    assert plan.actions == [DeleteRunner(7, "rf-runner-i-9")]
+
+
+def test_runner_kept_when_busy_online_booting_or_not_ours() -> None:
+    hosts = [host("i-1", 30, state="pending"), host("i-2", 30, state="stopped")]
+    runners = [
+        runner("rf-runner-i-1", rid=1),  # host still booting
+        runner("rf-runner-i-2", rid=2),  # host stopped, not gone
+        runner("rf-runner-i-3", busy=True, rid=3),  # busy (GitHub says so)
+        runner("rf-runner-i-4", "online", rid=4),
+        runner("someone-else-01", rid=5),
+        runner("rf-runner-i-6", rid=6),  # busy per the job table
+    ]
+    busy_job = Job(1, ("linux",), "in_progress", NOW - 100, "rf-runner-i-6")
+    plan = decide(facts(hosts, runners, jobs=[busy_job]), S)
+    assert [a for a in plan.actions if isinstance(a, DeleteRunner)] == []
+
+
+def test_runner_of_terminating_host_is_deleted() -> None:
+    plan = decide(facts([host("i-1", 5000, state="shutting-down")], [runner("rf-runner-i-1")]), S)
+    assert plan.actions == [DeleteRunner(7, "rf-runner-i-1")]
+
+
+# ---- parameters --------------------------------------------------------------------------
+def test_parameters_of_gone_hosts_and_expired_ones_are_deleted() -> None:
+    hosts = [
+        host("i-term", 5000, state="terminated"),
+        host("i-live", 60),
+        host("i-old", 300, name="x"),
+    ]
+    params: dict[str, float | None] = {
+        "i-term": NOW - 10,  # host terminated
+        "i-gone": NOW - 601,  # host not visible for longer than the grace
+        "i-new": NOW - 30,  # host not visible yet: may still be launching
+        "i-live": NOW - 60,  # host booting
+        "i-old": NOW - 3601,  # never read
+    }
+    plan = decide(facts(hosts, [runner("x", "online")], params), S)
+    deleted = {a.instance_id for a in plan.actions if isinstance(a, DeleteParameter)}
+    assert deleted == {"i-term", "i-gone", "i-old"}
+
+
+# ---- queue -------------------------------------------------------------------------------
+def test_stale_queued_job_is_refreshed_and_scales_up_without_cooldown() -> None:
+    stale = Job(5, ("linux",), "queued", NOW - 400, repository="acme/app")
+    fresh = Job(6, ("linux",), "queued", NOW - 10, repository="acme/app")
+    plan = decide(facts([], jobs=[stale, fresh], desired=0), S)
+    assert plan.actions == [RefreshJob(5, "acme/app"), SetDesiredCapacity("default", 2)]
+
+
+def test_stale_job_with_no_pool_is_reported() -> None:
+    job = Job(5, ("gpu",), "queued", NOW - 400, repository="acme/app")
+    plan = decide(facts([], jobs=[job]), S)
+    assert plan.actions == [RefreshJob(5, "acme/app")]
+    assert "no pool has" in plan.findings[0]
+
+
+def test_stale_job_with_capacity_waiting_to_launch_is_reported() -> None:
+    job = Job(5, ("linux",), "queued", NOW - 400, repository="acme/app")
+    plan = decide(facts([], jobs=[job], desired=1), S)
+    assert plan.actions == [RefreshJob(5, "acme/app")]
+    assert "0 of 1 instances" in plan.findings[0]
+
+
+def test_with_scaler_does_not_double_act() -> None:
+    done = Job(1, ("linux",), "completed", NOW - 900, "rf-runner-i-1", NOW - 700)
+    f = facts([host("i-1", 900)], runners=[], jobs=[done], desired=1)
+    plan = with_scaler(decide(f, S), f, ScalerSettings(scale_in_cooldown=0))
+    assert plan.actions == [ReplaceInstance("default", "i-1", decrement=True)]
+    assert not [a for a in plan.actions if isinstance(a, TerminateInstance)]
+
+
+# ---- executor against moto ---------------------------------------------------------------
+@dataclass
+class FakeGitHub:
+    runners: list[Runner]
+    jobs: dict[int, WorkflowJob]
+    deleted: list[int] = field(default_factory=list)
+
+    def list_runners(self, owner: str, repo: str | None = None) -> list[Runner]:
+        return list(self.runners)
+
+    def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> None:
+        if runner_id not in {r.id for r in self.runners}:
+            raise NotFoundError("runner not found")
+        self.deleted.append(runner_id)
+        self.runners = [r for r in self.runners if r.id != runner_id]
+
+    def get_job(self, owner: str, repo: str, job_id: int) -> WorkflowJob:
+        return self.jobs[job_id]
+
+
+def test_reconcile_pass_against_moto() -> None:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        asg = boto3.client("autoscaling", region_name="us-east-1")
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="rf-runner", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )["LaunchTemplate"]
+        tags = {
+            "runnerfleet:fleet": "rf",
+            "runnerfleet:role": "runner",
+            "runnerfleet:pool": "default",
+        }
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="rf-default",
+            MinSize=0,
+            MaxSize=4,
+            DesiredCapacity=1,
+            LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"},
+            AvailabilityZones=["us-east-1a"],
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
+        )
+        fleet = Fleet("rf", asg, ec2)
+        (broken,) = fleet.hosts()
+        launched = broken.instance.launched_at
+        store = RegistrationStore(ssm, "/rf/runners")
+        store.put("i-0123456789abcdef0", "{}")  # a host that no longer exists
+        jobs = MemoryJobStore()
+        jobs.record(JobUpdate(42, "queued", ("linux",), "acme/app", 9, launched - 1000), launched)
+        gh = FakeGitHub(
+            runners=[
+                Runner(5, "rf-runner-default-i-0ffffffffffffffff", "linux", "offline", False),
+                Runner(6, "rf-runner-other", "linux", "online", True),
+            ],
+            jobs={
+                42: WorkflowJob(
+                    42,
+                    9,
+                    "completed",
+                    "success",
+                    ["linux"],
+                    6,
+                    "rf-runner-other",
+                    datetime.fromtimestamp(launched - 1000, UTC),
+                    None,
+                    datetime.fromtimestamp(launched - 10, UTC),
+                )
+            },
+        )
+        rec = Reconciler(
+            settings=ReconcilerSettings("rf", boot_timeout=600),
+            pools=[POOL],
+            fleet=fleet,
+            github=gh,
+            owner="acme",
+            repository=None,
+            registrations=store,
+            jobs=jobs,
+            clock=lambda: launched + 3 * 3600,
+        )
+        plan, outcomes = rec.run()
+        assert all(o.ok for o in outcomes), [o.as_dict() for o in outcomes]
+        kinds = sorted(type(a).__name__ for a in plan.actions)
+        assert kinds == ["DeleteParameter", "DeleteRunner", "RefreshJob", "ReplaceInstance"]
+        assert gh.deleted == [5]  # the busy runner stays
+        assert store.list() == []
+        states = {h.instance.id: h.instance.state for h in fleet.hosts()}
+        assert states.get(broken.instance.id) != "running"
+        assert [j.status for j in jobs.jobs(launched)] == ["completed"]
+        # converged: the ASG replaced the broken host; a pass while it boots does nothing
+        (fresh,) = [h for h in fleet.hosts() if h.instance.state in ("pending", "running")]
+        assert fresh.instance.id != broken.instance.id
+        rec.clock = lambda: fresh.instance.launched_at + 10
+        plan2, _ = rec.run(dry_run=True)
+        assert plan2.actions == [] and plan2.findings == []
