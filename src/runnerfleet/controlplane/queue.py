@@ -35,8 +35,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from runnerfleet.controlplane.scaler import Job
 
 RANK = {"queued": 0, "waiting": 0, "in_progress": 1, "completed": 2}
@@ -216,10 +214,8 @@ class DynamoJobStore:
                 ExpressionAttributeNames={"#rank": "rank"},
                 ExpressionAttributeValues={":rank": {"N": str(update.rank)}},
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False  # a later status is stored
         return True
 
     def jobs(self, now: float) -> list[Job]:

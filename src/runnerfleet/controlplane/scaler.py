@@ -68,6 +68,43 @@ class Pool:
         object.__setattr__(self, "labels", normalize_labels(self.labels) | {IMPLIED_LABEL})
 
 
+DEFAULT_RUNNER_LABELS = ("self-hosted", "linux", "x64")
+
+
+def build_pools(
+    mode: PoolMode,
+    runner_labels: Sequence[str],
+    pool_labels: Mapping[str, Sequence[str]],
+    *,
+    ephemeral: bool = False,
+    static_count: int = 0,
+    sizes: Mapping[str, tuple[int, int]] | None = None,
+) -> list[Pool]:
+    """The pools of a fleet: its runners carry the default labels, the fleet's labels and
+    their pool's labels (as the registrar registers them). Static mode is one pool named
+    `default` of `static_count` hosts; autoscaled sizes default to (0, 5) until the ASG's
+    own bounds are known (`with_group_bounds`)."""
+    base = (*DEFAULT_RUNNER_LABELS, *runner_labels)
+    if mode == "static":
+        n = static_count
+        return [Pool("default", frozenset(base), n, n, "static", ephemeral)]
+    sizes = sizes or {}
+    return [
+        Pool(name, frozenset((*base, *labels)), *sizes.get(name, (0, 5)), "autoscaled", ephemeral)
+        for name, labels in pool_labels.items()
+    ]
+
+
+def with_group_bounds(pools: Sequence[Pool], bounds: Mapping[str, tuple[int, int]]) -> list[Pool]:
+    """Pools with their ASG's current min/max (scheduled actions move the minimum)."""
+    return [
+        replace(p, min_size=bounds[p.name][0], max_size=bounds[p.name][1])
+        if p.mode == "autoscaled" and p.name in bounds and bounds[p.name][0] <= bounds[p.name][1]
+        else p
+        for p in pools
+    ]
+
+
 @dataclass(frozen=True)
 class Job:
     """A workflow job as the job table knows it (from `workflow_job` events)."""
