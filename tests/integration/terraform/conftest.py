@@ -79,11 +79,11 @@ PLAN_CONFIGS: dict[str, dict[str, Any]] = {
                     "instance_types": ["t3.medium", "t3a.medium"],
                     "on_demand_base_capacity": 1,
                     "on_demand_percentage_above_base": 50,
-                    "warm_pool_size": 1,
                     "schedules": [
                         {"name": "workday", "recurrence": "0 8 * * MON-FRI", "min_size": 1}
                     ],
-                }
+                },
+                {"name": "warm", "max_size": 2, "warm_pool_size": 1},
             ],
         },
         "monitoring": {"alarm_sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:rfscan-alerts"},
