@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -283,9 +284,7 @@ def test_github_5xx_during_start_is_retried_with_backoff(
     try:
         [iid] = launch_runners(aws("ec2"), fleet, 1)
         registrar = make_registrar(fleet)
-        registrar.settings = type(registrar.settings)(
-            **{**registrar.settings.__dict__, "github_url": proxy.url}
-        )
+        registrar.settings = replace(registrar.settings, github_url=proxy.url)
         assert registrar.run_once().ok
         host = hosts(iid).start()
         host.wait_for(State.ONLINE, timeout=40)

@@ -1,0 +1,135 @@
+"""The registrar's pure decision function."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from runnerfleet.controlplane.registrar import (
+    CompleteLifecycle,
+    DeleteParameter,
+    DeleteRunner,
+    Facts,
+    Forget,
+    InstanceEvent,
+    InstanceFact,
+    Issue,
+    LifecycleAction,
+    RegistrarSettings,
+    RunnerFact,
+    decide,
+    runner_name_for,
+)
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+SETTINGS = RegistrarSettings(name="rf", owner="acme", repository="app")
+
+
+def facts(
+    instances: dict[str, str] | None = None,
+    parameters: dict[str, datetime | None] | None = None,
+    claimed: set[str] | None = None,
+    runners: list[RunnerFact] | None = None,
+) -> Facts:
+    insts = {
+        iid: InstanceFact(iid, state, f"rf-runner-{n:02d}", "static")
+        for n, (iid, state) in enumerate((instances or {}).items(), start=1)
+    }
+    return Facts(
+        instances=insts,
+        parameters=parameters or {},
+        claimed=frozenset(claimed or set()),
+        runners=None if runners is None else {r.name: r for r in runners},
+        now=NOW,
+    )
+
+
+def test_duplicate_events_give_one_issue() -> None:
+    events = [InstanceEvent("i-1", state="pending"), InstanceEvent("i-1", state="running")] * 3
+    actions = decide(events, facts({"i-1": "running"}), SETTINGS, scan=True)
+    assert actions == [Issue("i-1", "rf-runner-01", "static")]
+
+
+def test_no_issue_when_claimed_or_parameter_exists_or_runner_online() -> None:
+    ev = [InstanceEvent("i-1", state="running")]
+    assert decide(ev, facts({"i-1": "running"}, claimed={"i-1"}), SETTINGS, scan=False) == []
+    assert decide(ev, facts({"i-1": "running"}, {"i-1": NOW}), SETTINGS, scan=False) == []
+    online = [RunnerFact(7, "rf-runner-01", "online", False)]
+    assert decide(ev, facts({"i-1": "running"}, runners=online), SETTINGS, scan=False) == []
+    offline = [RunnerFact(7, "rf-runner-01", "offline", False)]
+    assert decide(ev, facts({"i-1": "running"}, runners=offline), SETTINGS, scan=False) == [
+        Issue("i-1", "rf-runner-01", "static")
+    ]
+
+
+def test_terminated_instance_loses_parameter_idle_runner_and_claim() -> None:
+    f = facts(
+        {"i-1": "terminated"},
+        parameters={"i-1": NOW},
+        claimed={"i-1"},
+        runners=[RunnerFact(7, "rf-runner-01", "offline", False)],
+    )
+    actions = decide([InstanceEvent("i-1", state="terminated")], f, SETTINGS, scan=False)
+    assert actions == [
+        DeleteParameter("i-1", "instance is terminated"),
+        DeleteRunner("i-1", 7, "rf-runner-01"),
+        Forget("i-1"),
+    ]
+
+
+def test_busy_runner_of_a_terminating_instance_is_left_alone() -> None:
+    f = facts({"i-1": "shutting-down"}, runners=[RunnerFact(7, "rf-runner-01", "online", True)])
+    assert decide([InstanceEvent("i-1", state="shutting-down")], f, SETTINGS, scan=False) == []
+
+
+def test_events_for_other_instances_are_ignored() -> None:
+    assert decide([InstanceEvent("i-x", state="running")], facts(), SETTINGS, scan=False) == []
+
+
+def test_scan_removes_parameters_of_vanished_instances_after_grace() -> None:
+    old, fresh = NOW - timedelta(hours=2), NOW - timedelta(minutes=1)
+    f = facts({"i-1": "running"}, parameters={"i-1": fresh, "i-old": old, "i-new": fresh})
+    assert decide([], f, SETTINGS, scan=True) == [
+        DeleteParameter("i-old", "instance no longer exists")
+    ]
+    assert decide([], f, SETTINGS, scan=False) == []
+
+
+def test_launch_lifecycle_issues_then_completes_once() -> None:
+    lc = LifecycleAction("launching", "rf-default", "rf-launch", "tok-1")
+    events = [InstanceEvent("i-1", lifecycle=lc), InstanceEvent("i-1", lifecycle=lc)]
+    actions = decide(events, facts({"i-1": "pending"}), SETTINGS, scan=False)
+    assert actions == [
+        Issue("i-1", "rf-runner-01", "static"),
+        CompleteLifecycle("i-1", "rf-default", "rf-launch", "tok-1"),
+    ]
+
+
+def test_terminate_lifecycle_cleans_up_and_completes() -> None:
+    lc = LifecycleAction("terminating", "rf-default", "rf-drain", "tok-2")
+    f = facts({"i-1": "running"}, parameters={"i-1": NOW})
+    actions = decide([InstanceEvent("i-1", lifecycle=lc)], f, SETTINGS, scan=False)
+    assert actions == [
+        DeleteParameter("i-1", "instance is running"),
+        CompleteLifecycle("i-1", "rf-default", "rf-drain", "tok-2"),
+    ]
+
+
+def test_runner_names_static_tag_or_pool_and_id() -> None:
+    assert runner_name_for({"runnerfleet:runner-name": "rf-runner-03"}, "i-1", "rf-runner") == (
+        "rf-runner-03"
+    )
+    assert runner_name_for({"runnerfleet:pool": "gpu"}, "i-0abc", "rf-runner") == (
+        "rf-runner-gpu-i-0abc"
+    )
+
+
+def test_labels_include_defaults_configured_and_pool_labels_once() -> None:
+    s = RegistrarSettings(
+        name="rf",
+        owner="o",
+        repository=None,
+        labels=("linux", "big"),
+        pool_labels={"gpu": ("cuda",)},
+    )
+    assert s.labels_for("gpu") == ["self-hosted", "linux", "x64", "big", "cuda"]
+    assert s.registration_url == "https://github.com/o"

@@ -1,0 +1,361 @@
+"""The registrar against the AWS emulator (moto, in-process) and the GitHub emulator.
+
+Duplicate events give one parameter and one runner (also across two processes sharing the
+DynamoDB claims); terminated instances lose their parameters; the App installation token is
+fetched once per hour per process (asserted from the emulator's request log); and ASG
+lifecycle completion is tested at the request level with botocore's Stubber, because moto does
+not implement CompleteLifecycleAction for pending lifecycle actions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from runnerfleet.controlplane import handlers
+from runnerfleet.controlplane.claims import DynamoClaims, MemoryClaims
+from runnerfleet.controlplane.registrar import (
+    InstanceEvent,
+    LifecycleAction,
+    Registrar,
+    RegistrarSettings,
+    decide,
+)
+from runnerfleet.github.client import AppAuth, GitHubClient, TokenAuth
+from runnerfleet.github.emulator import GitHubEmulator
+
+OWNER, REPO = "acme", "app"
+TOKEN_PATH = "POST /app/installations/{installation_id}/access_tokens"
+_FLEETS = itertools.count(1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Callable[[str], Any]]:
+    """One in-process moto for the module; tests keep apart by fleet name. Built without
+    moto's default images (the EC2 backend then starts in ~4 s instead of ~13 s)."""
+    saved = {k: os.environ.get(k) for k in ("MOTO_EC2_LOAD_DEFAULT_AMIS", "AWS_DEFAULT_REGION")}
+    os.environ.update(MOTO_EC2_LOAD_DEFAULT_AMIS="false", AWS_DEFAULT_REGION="us-east-1")
+    with mock_aws():
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        made: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in made:
+                made[service] = session.client(service)  # type: ignore[call-overload]
+            return made[service]
+
+        client("ec2").describe_vpcs()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield client
+
+
+@pytest.fixture
+def fleet() -> str:
+    return f"reg{next(_FLEETS)}x"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def emulator(clock: Clock) -> Iterator[GitHubEmulator]:
+    emu = GitHubEmulator(clock=clock)
+    emu.start()
+    emu.add_installation(OWNER)
+    yield emu
+    emu.stop()
+
+
+def launch(ec2: Any, fleet: str, count: int) -> list[str]:
+    ids = []
+    for i in range(1, count + 1):
+        resp = ec2.run_instances(
+            ImageId="ami-0123456789abcdef0",
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "runnerfleet:fleet", "Value": fleet},
+                        {"Key": "runnerfleet:role", "Value": "runner"},
+                        {"Key": "runnerfleet:pool", "Value": "static"},
+                        {"Key": "runnerfleet:runner-name", "Value": f"{fleet}-runner-{i:02d}"},
+                    ],
+                }
+            ],
+        )
+        ids.append(resp["Instances"][0]["InstanceId"])
+    return ids
+
+
+def registrar(
+    aws: Callable[[str], Any],
+    emulator: GitHubEmulator,
+    fleet: str,
+    *,
+    ephemeral: bool = True,
+    github: GitHubClient | None = None,
+    claims: Any = None,
+    autoscaling: Any = None,
+) -> Registrar:
+    settings = RegistrarSettings(
+        name=fleet,
+        owner=OWNER,
+        repository=REPO,
+        github_url=emulator.url,
+        api_url=emulator.url,
+        ephemeral=ephemeral,
+    )
+    return Registrar(
+        settings=settings,
+        ec2=aws("ec2"),
+        ssm=aws("ssm"),
+        github=github or GitHubClient(emulator.url, TokenAuth(emulator.pat), sleep=lambda _: None),
+        claims=claims if claims is not None else MemoryClaims(),
+        autoscaling=autoscaling if autoscaling is not None else aws("autoscaling"),
+    )
+
+
+def params(ssm: Any, fleet: str) -> list[str]:
+    found = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Path", "Option": "OneLevel", "Values": [f"/{fleet}/runners"]}]
+    )["Parameters"]
+    return sorted(p["Name"] for p in found)
+
+
+def test_duplicate_events_give_one_parameter_and_one_runner(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    [iid] = launch(aws("ec2"), fleet, 1)
+    reg = registrar(aws, emulator, fleet)
+    events = [InstanceEvent(iid, state="pending"), InstanceEvent(iid, state="running")]
+    first = reg.handle(events + events)
+    assert [type(o.action).__name__ for o in first.outcomes] == ["Issue"]
+    assert reg.handle(events).outcomes == []
+    assert reg.run_once().outcomes == []
+    assert params(aws("ssm"), fleet) == [f"/{fleet}/runners/{iid}"]
+    assert [r.name for r in emulator.runners(OWNER, REPO)] == [f"{fleet}-runner-01"]
+    value = aws("ssm").get_parameter(Name=f"/{fleet}/runners/{iid}", WithDecryption=True)
+    assert value["Parameter"]["Type"] == "SecureString"
+    body = json.loads(value["Parameter"]["Value"])
+    assert body["kind"] == "jit" and body["runner_name"] == f"{fleet}-runner-01"
+    tags = aws("ec2").describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
+    assert {"runnerfleet:github-runner-id"} <= {t["Key"] for t in tags}
+
+
+def test_two_processes_racing_on_one_instance_issue_once(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    ddb = aws("dynamodb")
+    table = f"{fleet}-control-plane"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    [iid] = launch(aws("ec2"), fleet, 1)
+    a = registrar(aws, emulator, fleet, claims=DynamoClaims(ddb, table))
+    b = registrar(aws, emulator, fleet, claims=DynamoClaims(ddb, table))
+    # both gathered their facts before either acted: the conditional claim decides
+    event = [InstanceEvent(iid, state="running")]
+    facts_b = b.gather(event, scan=False)
+    assert a.handle(event).ok
+    [issue] = decide(event, facts_b, b.settings, scan=False)
+    detail = b._execute(issue, facts_b)
+    assert detail == "already issued by another invocation"
+    assert params(aws("ssm"), fleet) == [f"/{fleet}/runners/{iid}"]
+    assert len(emulator.runners(OWNER, REPO)) == 1
+
+
+def test_persistent_fleet_gets_a_registration_token_with_the_url(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    [iid] = launch(aws("ec2"), fleet, 1)
+    assert registrar(aws, emulator, fleet, ephemeral=False).run_once().ok
+    value = aws("ssm").get_parameter(Name=f"/{fleet}/runners/{iid}", WithDecryption=True)
+    body = json.loads(value["Parameter"]["Value"])
+    assert body["kind"] == "token" and body["url"] == f"{emulator.url}/{OWNER}/{REPO}"
+    assert emulator.runners(OWNER, REPO) == []  # config.sh on the host creates the runner
+
+
+def test_terminated_instances_lose_their_parameters_and_runners(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    ec2, ssm = aws("ec2"), aws("ssm")
+    ids = launch(ec2, fleet, 2)
+    reg = registrar(aws, emulator, fleet)
+    assert reg.run_once().ok
+    assert len(params(ssm, fleet)) == 2
+    ec2.terminate_instances(InstanceIds=[ids[0]])
+    report = reg.handle([InstanceEvent(ids[0], state="terminated")])
+    assert report.ok
+    done = sorted(type(o.action).__name__ for o in report.outcomes)
+    assert done == ["DeleteParameter", "DeleteRunner", "Forget"]
+    assert params(ssm, fleet) == [f"/{fleet}/runners/{ids[1]}"]
+    assert [r.name for r in emulator.runners(OWNER, REPO)] == [f"{fleet}-runner-02"]
+    # a parameter left behind by an instance that no longer exists goes on the next scan
+    ssm.put_parameter(Name=f"/{fleet}/runners/i-0gone", Value="{}", Type="SecureString")
+    reg.settings = replace(reg.settings, parameter_grace=timedelta(0))
+    assert reg.run_once().ok
+    assert params(ssm, fleet) == [f"/{fleet}/runners/{ids[1]}"]
+
+
+def test_jit_5xx_is_retried_without_leaving_two_runners(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    [iid] = launch(aws("ec2"), fleet, 1)
+    emulator.inject("/repos/*/actions/runners/generate-jitconfig", "5xx", times=1, phase="after")
+    assert registrar(aws, emulator, fleet).run_once().ok
+    assert [r.name for r in emulator.runners(OWNER, REPO)] == [f"{fleet}-runner-01"]
+    assert params(aws("ssm"), fleet) == [f"/{fleet}/runners/{iid}"]
+
+
+def test_app_installation_token_fetched_once_per_hour_per_process(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str, clock: Clock
+) -> None:
+    github = GitHubClient(
+        emulator.url,
+        AppAuth(emulator.app_id, emulator.app_private_key_pem),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    reg = registrar(aws, emulator, fleet, github=github)
+    ids = launch(aws("ec2"), fleet, 6)
+    for iid in ids[:5]:  # five events over 50 minutes
+        assert reg.handle([InstanceEvent(iid, state="running")]).ok
+        clock.now += 600
+    assert emulator.call_counts()[TOKEN_PATH] == 1
+    clock.now += 3600  # the cached token has expired
+    assert reg.handle([InstanceEvent(ids[5], state="running")]).ok
+    assert emulator.call_counts()[TOKEN_PATH] == 2
+    assert len(emulator.runners(OWNER, REPO)) == 6
+
+
+def test_lambda_handler_reuses_one_registrar_per_process(
+    aws: Callable[[str], Any],
+    emulator: GitHubEmulator,
+    fleet: str,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
+) -> None:
+    """Credentials come from SSM /<name>/github/*; two invocations share one token fetch."""
+    clock.now = time.time()  # the handler's client runs on the real clock
+    ssm = aws("ssm")
+    ssm.put_parameter(Name=f"/{fleet}/github/app-id", Value=emulator.app_id, Type="String")
+    ssm.put_parameter(
+        Name=f"/{fleet}/github/private-key",
+        Value=emulator.app_private_key_pem,
+        Type="SecureString",
+    )
+    env = {
+        "RUNNERFLEET_NAME": fleet,
+        "RUNNERFLEET_GITHUB_OWNER": OWNER,
+        "RUNNERFLEET_GITHUB_REPOSITORY": REPO,
+        "RUNNERFLEET_GITHUB_URL": emulator.url,
+        "RUNNERFLEET_GITHUB_API_URL": emulator.url,
+        "RUNNERFLEET_EPHEMERAL": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    handlers.reset()
+    ids = launch(aws("ec2"), fleet, 2)
+    try:
+        for iid in ids:
+            event = {
+                "detail-type": "EC2 Instance State-change Notification",
+                "detail": {"instance-id": iid, "state": "running"},
+            }
+            result = handlers.registrar_handler(event)
+            assert [a["action"] for a in result["actions"]] == ["Issue"]
+        assert handlers.registrar_handler({"detail-type": "Scheduled Event"})["actions"] == []
+    finally:
+        handlers.reset()
+    assert emulator.call_counts()[TOKEN_PATH] == 1
+    assert len(params(ssm, fleet)) == 2
+
+
+def test_launch_lifecycle_completion_at_the_request_level(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    """moto does not implement completing pending ASG lifecycle actions, so the
+    CompleteLifecycleAction request is checked with botocore's Stubber instead."""
+    [iid] = launch(aws("ec2"), fleet, 1)
+    asg = boto3.client("autoscaling", region_name="us-east-1")
+    lc = LifecycleAction(
+        "launching", f"{fleet}-default", f"{fleet}-launch", "bcd2f1b8-9a78-4ef2-9d31-9cca3c5b2a6e"
+    )
+    with Stubber(asg) as stub:
+        stub.add_response(
+            "complete_lifecycle_action",
+            {},
+            {
+                "LifecycleHookName": f"{fleet}-launch",
+                "AutoScalingGroupName": f"{fleet}-default",
+                "LifecycleActionResult": "CONTINUE",
+                "InstanceId": iid,
+                "LifecycleActionToken": "bcd2f1b8-9a78-4ef2-9d31-9cca3c5b2a6e",
+            },
+        )
+        reg = registrar(aws, emulator, fleet, autoscaling=asg)
+        report = reg.handle([InstanceEvent(iid, lifecycle=lc), InstanceEvent(iid, lifecycle=lc)])
+        stub.assert_no_pending_responses()
+    assert [type(o.action).__name__ for o in report.outcomes] == ["Issue", "CompleteLifecycle"]
+    assert report.ok
+
+
+def test_lifecycle_is_not_completed_when_registration_fails(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    """Stubber with no queued response: any CompleteLifecycleAction call would raise."""
+    [iid] = launch(aws("ec2"), fleet, 1)
+    asg = boto3.client("autoscaling", region_name="us-east-1")
+    emulator.inject("/repos/*/actions/runners/generate-jitconfig", "5xx", times=20)
+    github = GitHubClient(
+        emulator.url, TokenAuth(emulator.pat), sleep=lambda _: None, max_retries=1
+    )
+    lc = LifecycleAction("launching", f"{fleet}-default", f"{fleet}-launch", "tok")
+    with Stubber(asg):
+        reg = registrar(aws, emulator, fleet, autoscaling=asg, github=github)
+        report = reg.handle([InstanceEvent(iid, lifecycle=lc)])
+    assert not report.ok
+    assert [(type(o.action).__name__, o.ok) for o in report.outcomes] == [
+        ("Issue", False),
+        ("CompleteLifecycle", False),
+    ]
+    assert params(aws("ssm"), fleet) == []
+    assert not reg.claims.claimed(iid)  # released, so the next event or scan retries
