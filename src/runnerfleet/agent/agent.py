@@ -251,8 +251,7 @@ class Agent:
                 if code is not None:
                     break
                 if not online and (
-                    runner_online(s.runner_dir, since)
-                    or self.clock() - started >= s.online_grace
+                    runner_online(s.runner_dir, since) or self.clock() - started >= s.online_grace
                 ):
                     online = True
                     failures = 0

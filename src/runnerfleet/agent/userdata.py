@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runnerfleet.agent.runner_release import checksum
+from runnerfleet.ui import redact
 
 TEMPLATE_NAME = "cloud-init.yaml.tftpl"
 # EC2 rejects user data above 16 KiB (before base64).
@@ -36,6 +37,22 @@ _TOKEN_RE = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{")
 _IDENT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 DEFAULT_LABELS = ("self-hosted", "linux", "x64")
+
+# Secret shapes beyond runnerfleet.ui.redact's: AWS keys and any PEM block.
+_EXTRA_SECRET_RES = (
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"-----BEGIN [A-Z ]+-----"),
+    re.compile(r"(?i)aws_secret_access_key"),
+)
+
+
+def secret_findings(text: str) -> list[str]:
+    """Lines of `text` that hold something secret-shaped (for user data: must be empty)."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if redact(line) != line or any(p.search(line) for p in _EXTRA_SECRET_RES):
+            found.append(f"line {number}")
+    return found
 
 
 class TemplateError(ValueError):
@@ -153,6 +170,13 @@ def render_user_data(settings: HostSettings, template_dir: Path | None = None) -
     """Render the cloud-config for one host; raises TemplateError if it exceeds EC2's limit."""
     path = (template_dir or templates_dir()) / TEMPLATE_NAME
     text = render_template(path.read_text(encoding="utf-8"), settings.variables())
+    findings = secret_findings(text)
+    if findings:
+        raise TemplateError(
+            f"rendered user data holds something secret-shaped ({', '.join(findings)}); user "
+            "data is readable by anyone who can describe the instance: pass credentials "
+            "through SSM (the registrar), never through template variables"
+        )
     size = len(text.encode())
     if size > USER_DATA_LIMIT:
         raise TemplateError(
