@@ -1,0 +1,183 @@
+"""`runnerfleet serve`'s server with the GitHub emulator delivering real signed webhooks, and
+the CLI module (registered on a Typer app built here, as cli.py would)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from runnerfleet.commands import controlplane_serve
+from runnerfleet.controlplane.fleet import GroupInfo, Outcome
+from runnerfleet.controlplane.queue import MemoryJobStore
+from runnerfleet.controlplane.scaler import Pool, ScalerAction, SetDesiredCapacity
+from runnerfleet.controlplane.server import ControlPlaneServer
+from runnerfleet.controlplane.webhook_handler import WebhookProcessor
+from runnerfleet.github.emulator import GitHubEmulator
+from runnerfleet.github.webhooks import InMemoryDedupe
+
+SECRET = "emulator-webhook-secret-7f"
+
+
+@dataclass
+class RecordingFleet:
+    performed: list[ScalerAction] = field(default_factory=list)
+
+    def groups(self) -> dict[str, GroupInfo]:
+        return {"default": GroupInfo("rf-default", "default", 0, 5, 0)}
+
+    def hosts(self, groups: Any = None) -> list[Any]:
+        return []
+
+    def execute(self, actions: list[ScalerAction], groups: Any, now: float) -> list[Outcome]:
+        self.performed += actions
+        return [Outcome(a, True, "recorded") for a in actions]
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[ControlPlaneServer, RecordingFleet]]:
+    fleet = RecordingFleet()
+    proc = WebhookProcessor(
+        SECRET,
+        InMemoryDedupe(),
+        MemoryJobStore(),
+        [Pool("default", frozenset({"linux", "x64"}), 0, 5)],
+        fleet,
+    )
+    with ControlPlaneServer(proc) as server:
+        yield server, fleet
+
+
+def test_emulator_webhook_is_recorded_and_scaled(
+    served: tuple[ControlPlaneServer, RecordingFleet],
+) -> None:
+    server, fleet = served
+    with GitHubEmulator(webhook_url=f"{server.url}/webhook", webhook_secret=SECRET) as gh:
+        gh.add_installation("acme")
+        job_id = gh.enqueue_job("acme", "app", ["self-hosted", "linux"])
+        hosted = gh.enqueue_job("acme", "app", ["ubuntu-latest"])
+        gh.flush_webhooks()
+        statuses = {d.job_id: d.status for d in gh.deliveries.values()}
+        (delivery_id,) = [d.id for d in gh.deliveries.values() if d.job_id == job_id]
+        gh.redeliver(delivery_id)  # same delivery id: deduplicated
+        gh.flush_webhooks()
+    assert statuses == {job_id: 200, hosted: 202}
+    (job,) = server.processor.jobs.jobs(time.time())
+    assert (job.id, job.status, job.repository) == (job_id, "queued", "acme/app")
+    assert fleet.performed == [SetDesiredCapacity("default", 1)]
+
+
+def test_health_routes_and_bad_requests(
+    served: tuple[ControlPlaneServer, RecordingFleet],
+) -> None:
+    server, fleet = served
+    with httpx.Client(base_url=server.url, timeout=5) as http:
+        assert http.get("/healthz").json() == {"ok": True}
+        assert http.get("/nope").status_code == 404
+        assert http.post("/other", content=b"{}").status_code == 404
+        bad = http.post(
+            "/webhook",
+            content=b"{}",
+            headers={"X-GitHub-Event": "workflow_job", "X-Hub-Signature-256": "sha256=00"},
+        )
+        assert bad.status_code == 401 and "webhook secret" in bad.json()["error"]
+    assert fleet.performed == []
+
+
+def test_refuses_non_loopback_address() -> None:
+    proc = WebhookProcessor(SECRET, InMemoryDedupe(), MemoryJobStore(), [])
+    with pytest.raises(ValueError, match="loopback"):
+        ControlPlaneServer(proc, host="0.0.0.0")
+
+
+# ---- CLI module --------------------------------------------------------------------------
+def _app() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    controlplane_serve.register(app)
+    return app
+
+
+def test_cli_commands_are_registered_with_help() -> None:
+    runner = CliRunner()
+    for cmd in ("serve", "reconcile"):
+        out = runner.invoke(_app(), [cmd, "--help"])
+        assert out.exit_code == 0, out.output
+    assert "--port" in runner.invoke(_app(), ["serve", "--help"]).output
+    assert "--json" in runner.invoke(_app(), ["reconcile", "--help"]).output
+
+
+def test_cli_serve_rejects_bad_input(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RUNNERFLEET_WEBHOOK_SECRET", raising=False)
+    runner = CliRunner()
+    out = runner.invoke(_app(), ["serve", "--port", "70000"])
+    assert out.exit_code == 2 and "--port" in out.output
+    out = runner.invoke(_app(), ["serve", "--host", "0.0.0.0", "--sandbox"])
+    assert out.exit_code == 2 and "loopback" in out.output
+    (tmp_path / "runnerfleet.toml").write_text('name = "Bad Name"\n')
+    out = runner.invoke(_app(), ["reconcile", "--json"])
+    assert out.exit_code == 2 and "name" in out.output
+
+
+def test_cli_reconcile_json_shape() -> None:
+    payload = controlplane_serve.plan_json(
+        [SetDesiredCapacity("default", 2, "1 queued")], [], ["static host i-1 has no runner"]
+    )
+    data = json.loads(json.dumps(payload))
+    assert data["ok"] is True
+    assert data["actions"][0] == {
+        "action": "SetDesiredCapacity",
+        "pool": "default",
+        "desired": 2,
+        "reason": "1 queued",
+        "ok": None,
+        "detail": "",
+    }
+    assert data["findings"] == ["static host i-1 has no runner"]
+
+
+def test_cli_reconcile_runs_a_pass_and_exits_1_on_failure(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runnerfleet.controlplane import server as srv
+    from runnerfleet.controlplane.reconciler import DeleteRunner, Plan
+
+    monkeypatch.chdir(tmp_path)
+    failed = [False]
+
+    class StubReconciler:
+        def run(self, *, dry_run: bool = False) -> tuple[Plan, list[Outcome]]:
+            action = DeleteRunner(7, "rf-runner-x", "offline and its host is gone")
+            plan = Plan([action], ["job 5 matches no pool"])
+            if dry_run:
+                return plan, []
+            return plan, [Outcome(action, not failed[0], "token=ghp_" + "x" * 36)]
+
+    class StubTarget:
+        label = "stub"
+
+    monkeypatch.setattr(srv, "reconciler_for", lambda cfg, target: StubReconciler())
+    monkeypatch.setattr("runnerfleet.target.resolve_target", lambda *a, **k: StubTarget())
+    runner = CliRunner()
+    out = runner.invoke(_app(), ["reconcile", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["actions"][0]["runner_name"] == "rf-runner-x" and doc["actions"][0]["ok"]
+    assert "ghp_" not in out.output  # details are redacted
+    dry = json.loads(runner.invoke(_app(), ["reconcile", "--json", "--dry-run"]).output)
+    assert dry["actions"][0]["ok"] is None
+    failed[0] = True
+    out = runner.invoke(_app(), ["reconcile"])
+    assert out.exit_code == 1 and "FAILED" in out.output and "matches no pool" in out.output
