@@ -17,7 +17,7 @@ req = Requirement(sys.argv[1])
 sys.exit(0 if req.specifier.contains(version("checkov"), prereleases=False) else 1)
 PY
 then
-  echo "checkov: $("${VENV}/bin/checkov" --version) already in ${VENV}" >&2
+  echo "checkov: already in ${VENV}" >&2
   exit 0
 fi
 
@@ -25,4 +25,5 @@ mkdir -p .tools
 python3 -m venv "${VENV}"
 "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check "${PIN}"
-echo "checkov: installed $("${VENV}/bin/checkov" --version) into ${VENV}" >&2
+"${VENV}/bin/python" -c 'from importlib.metadata import version; print("checkov", version("checkov"))' >&2
+echo "checkov: installed into ${VENV}" >&2
