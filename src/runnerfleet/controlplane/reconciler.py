@@ -282,7 +282,9 @@ class Reconciler:
             p.instance_id: (p.last_modified.timestamp() if p.last_modified else None)
             for p in self.registrations.list()
         }
-        return Facts(self.pools, hosts, runners, params, self.jobs.jobs(now), groups, now)
+        bounds = {p: (g.min_size, g.max_size) for p, g in groups.items()}
+        pools = scaler.with_group_bounds(self.pools, bounds)  # the ASG's bounds are current
+        return Facts(pools, hosts, runners, params, self.jobs.jobs(now), groups, now)
 
     def plan(self, facts: Facts) -> Plan:
         return with_scaler(decide(facts, self.settings), facts, self.scaler_settings)
