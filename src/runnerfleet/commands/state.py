@@ -108,7 +108,7 @@ def bootstrap_cmd(
         region=loc.region,
         kms_key_id=cfg.backend.kms_key_id,
         adopt=adopt,
-        expected_owner=target.account_id(),
+        expected_owner=None if target.is_sandbox else target.account_id(),
         tags={**cfg.base_tags(), "runnerfleet:role": STATE_ROLE},
     )
     if as_json:
@@ -133,7 +133,7 @@ def bootstrap_cmd(
         )
         return
     table = Table(title=f"State backend changes on {target.label}", header_style="bold")
-    table.add_column("resource")
+    table.add_column("resource", overflow="fold")
     table.add_column("change")
     table.add_column("detail")
     for c in changes:
