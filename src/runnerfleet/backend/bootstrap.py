@@ -85,6 +85,10 @@ def _create_bucket(s3: S3Client, bucket: str, region: str) -> bool:
                 "global); set another name in [backend] bucket"
             ) from exc
         raise backend_error(f"create bucket {bucket!r}", exc) from exc
+    with aws_errors(f"wait for the new bucket {bucket!r} to be usable"):
+        s3.get_waiter("bucket_exists").wait(
+            Bucket=bucket, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
     return True
 
 

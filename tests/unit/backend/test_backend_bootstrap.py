@@ -288,3 +288,54 @@ def test_enforce_tls_false_writes_no_policy(s3: Any, ddb: Any) -> None:
     with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
         s3.get_bucket_policy(Bucket=BUCKET)
     assert _run(s3, ddb, enforce_tls=False) == []
+
+
+def test_pitr_retried_while_a_new_table_settles() -> None:
+    """AWS refuses PITR for a moment after CreateTable; moto does not, so this is stubbed."""
+    from runnerfleet.backend import ensure_table
+
+    ddb = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    table = {
+        "TableName": TABLE,
+        "TableStatus": "ACTIVE",
+        "TableArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}",
+        "KeySchema": [{"AttributeName": "LockID", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "LockID", "AttributeType": "S"}],
+        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "DeletionProtectionEnabled": True,
+    }
+    stub = Stubber(ddb)
+    stub.add_response("describe_table", {"Table": table}, {"TableName": TABLE})
+    stub.add_response(
+        "describe_continuous_backups",
+        {
+            "ContinuousBackupsDescription": {
+                "ContinuousBackupsStatus": "ENABLED",
+                "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"},
+            }
+        },
+    )
+    stub.add_client_error(
+        "update_continuous_backups", service_error_code="ContinuousBackupsUnavailableException"
+    )
+    stub.add_response("update_continuous_backups", {})
+    slept: list[float] = []
+    with stub:
+        changes = ensure_table(ddb, table=TABLE, sleep=slept.append)
+    stub.assert_no_pending_responses()
+    assert [c.action for c in changes] == ["point-in-time recovery enabled"]
+    assert slept == [2.0]
+
+
+def test_other_table_errors_are_not_retried() -> None:
+    from runnerfleet.backend import ensure_table
+
+    ddb = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(ddb)
+    stub.add_client_error("describe_table", service_error_code="AccessDeniedException")
+    with stub, pytest.raises(BackendError, match="AccessDeniedException"):
+        ensure_table(ddb, table=TABLE, sleep=lambda _: None)
