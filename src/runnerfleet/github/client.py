@@ -1,10 +1,17 @@
 """GitHub REST client for runner management: App or token auth, retries, ETags, pagination.
 
-Built on httpx (+ PyJWT, imported lazily, for App auth). Import cost measured on the dev box
-(2 cores, loaded): `import runnerfleet.github.client` ~110 ms with httpx's core (httpx also
-pulls in its optional CLI when `rich`/`click` are installed, which a Lambda bundle does not
-ship); App auth adds ~190 ms for PyJWT + cryptography on first use. githubkit was not used:
-its pydantic models for the whole API cost seconds to import.
+Built on httpx + PyJWT (PyJWT imported lazily, on first App-auth call). Import cost, measured
+with `python -X importtime` on the 2-core dev box under load (load average ~7), without
+`rich`/`click` as in a Lambda bundle: `import runnerfleet.github.client` 195-240 ms, of which
+httpx is ~200 ms and this package ~12 ms; App auth adds 70-100 ms (PyJWT + cryptography);
+`runnerfleet.github.webhooks` ~10 ms (stdlib only). With `rich`/`click` installed httpx also
+loads its CLI (~280 ms total). githubkit 0.16.1 was tried first: in a clean `pip --target`
+directory it failed to import (hishel API mismatch), and it generates pydantic models for the
+whole API, so httpx + PyJWT it is.
+
+Test hook: with RUNNERFLEET_GITHUB_SPEC_VALIDATE=1 and no explicit transport, every exchange
+is checked against GitHub's OpenAPI description (runnerfleet.github.spec); a mismatch raises
+SpecViolation. Production never sets it.
 
 Behaviour:
 - `X-GitHub-Api-Version: 2022-11-28` on every call; a timeout on every call.
@@ -21,6 +28,7 @@ Behaviour:
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -77,6 +85,7 @@ __all__ = [
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+VALIDATE_ENV = "RUNNERFLEET_GITHUB_SPEC_VALIDATE"
 ETAG_CACHE_SIZE = 512
 log = logging.getLogger(__name__)
 
@@ -152,6 +161,10 @@ class GitHubClient:
         self._sleep = sleep
         self._max_retries = max_retries
         self._rand = random.Random()
+        if transport is None and os.environ.get(VALIDATE_ENV) == "1":
+            from runnerfleet.github.spec import ValidatingTransport
+
+            transport = ValidatingTransport(httpx.HTTPTransport(), self.api_url)
         self._http = httpx.Client(
             base_url=self.api_url,
             timeout=timeout,
@@ -163,6 +176,7 @@ class GitHubClient:
             },
         )
         self._lock = threading.Lock()  # guards caches
+        self._token_lock = threading.Lock()  # one installation-token fetch at a time
         self._mutation_lock = threading.RLock()  # serial mutations (re-entrant: token fetch)
         self._tokens: dict[int, tuple[str, float]] = {}
         self._installations: dict[str, int] = {}
@@ -211,18 +225,19 @@ class GitHubClient:
         return int(body["id"])
 
     def _installation_token(self, installation_id: int) -> str:
-        now = self._clock()
-        with self._lock:
-            cached = self._tokens.get(installation_id)
-            if cached and now < cached[1] - TOKEN_REFRESH_MARGIN_SECONDS:
-                return cached[0]
-        resp = self._call("POST", f"/app/installations/{installation_id}/access_tokens", auth="jwt")
-        body = resp.json()
-        expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
-        token = str(body["token"])
-        with self._lock:
-            self._tokens[installation_id] = (token, expires.timestamp())
-        return token
+        with self._token_lock:  # concurrent callers share one fetch
+            now = self._clock()
+            with self._lock:
+                cached = self._tokens.get(installation_id)
+                if cached and now < cached[1] - TOKEN_REFRESH_MARGIN_SECONDS:
+                    return cached[0]
+            path = f"/app/installations/{installation_id}/access_tokens"
+            body = self._call("POST", path, auth="jwt").json()
+            expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
+            token = str(body["token"])
+            with self._lock:
+                self._tokens[installation_id] = (token, expires.timestamp())
+            return token
 
     def _auth_header(self, auth: str | tuple[str, str | None]) -> str:
         if auth == "jwt":
@@ -230,15 +245,23 @@ class GitHubClient:
         if isinstance(self._auth, TokenAuth):
             return f"Bearer {self._auth.token}"
         if auth == "installation":
-            if self._auth.installation_id is None:
-                raise AuthError(
-                    "no installation configured: pass AppAuth(installation_id=...) or use an "
-                    "owner-scoped call"
-                )
-            return f"Bearer {self._installation_token(self._auth.installation_id)}"
+            return f"Bearer {self._installation_token(self._sole_installation())}"
         assert isinstance(auth, tuple)
         owner, repo = auth
         return f"Bearer {self._installation_token(self._installation_id(owner, repo))}"
+
+    def _sole_installation(self) -> int:
+        app = self._app()
+        if app.installation_id is not None:
+            return app.installation_id
+        installs = self.list_installations()
+        if len(installs) != 1:
+            owners = ", ".join(str(i["account"]["login"]) for i in installs) or "none"
+            raise AuthError(
+                f"the App has {len(installs)} installations ({owners}); pass "
+                "AppAuth(installation_id=...) to choose one"
+            )
+        return int(installs[0]["id"])
 
     def _invalidate_token(self) -> None:
         with self._lock:
@@ -258,7 +281,9 @@ class GitHubClient:
         ambiguous_raises: bool = False,
     ) -> httpx.Response:
         """Send one logical request with retries; return the final 2xx/304 response."""
-        if method == "GET":
+        # App-level calls (minting tokens) are not fleet mutations; keeping them out of the
+        # mutation lock also avoids a lock-order inversion with the token lock.
+        if method == "GET" or auth == "jwt":
             return self._send(method, path, auth, params, json, etag, ambiguous_raises)
         with self._mutation_lock:
             return self._send(method, path, auth, params, json, etag, ambiguous_raises)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
@@ -130,10 +132,43 @@ def test_installation_repositories(make_client: MakeClient, emulator: GitHubEmul
     emulator.enqueue_job("acme", "app", ["linux"])
     emulator.enqueue_job("acme", "lib", ["linux"])
     client = make_client(AppAuth(emulator.app_id, emulator.app_private_key_pem, inst))
-    assert [r.full_name for r in client.list_installation_repositories()] == [
-        "acme/app",
-        "acme/lib",
-    ]
+    names = ["acme/app", "acme/lib"]
+    assert [r.full_name for r in client.list_installation_repositories()] == names
+    sole = make_client()  # no installation id: the App's only installation is used
+    assert [r.full_name for r in sole.list_installation_repositories()] == names
+    emulator.add_installation("globex")
+    ambiguous = make_client()
+    with pytest.raises(AuthError, match="acme, globex"):
+        ambiguous.list_installation_repositories()
+
+
+def test_concurrent_callers_share_one_token(
+    make_client: MakeClient, emulator: GitHubEmulator
+) -> None:
+    client = make_client()
+    client.list_runners("acme")  # installation lookup done; token cached
+    with emulator.world.lock:
+        emulator.world.tokens.clear()
+    client._tokens.clear()  # force a refresh, raced by eight threads
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: client.list_runner_groups("acme"), range(8)))
+    assert all(len(r) == 1 for r in results)
+    assert emulator.call_counts()[TOKEN_PATH] == 2
+
+
+def test_env_switch_validates_clients_without_a_transport(
+    monkeypatch: pytest.MonkeyPatch, emulator: GitHubEmulator
+) -> None:
+    from runnerfleet.github.spec import ValidatingTransport
+
+    monkeypatch.setenv("RUNNERFLEET_GITHUB_SPEC_VALIDATE", "1")
+    with GitHubClient(emulator.url, TokenAuth(emulator.pat)) as client:
+        assert isinstance(client._http._transport, ValidatingTransport)
+        client.list_runners("acme")
+        assert client._http._transport.checked == 1
+    monkeypatch.delenv("RUNNERFLEET_GITHUB_SPEC_VALIDATE")
+    with GitHubClient(emulator.url, TokenAuth(emulator.pat)) as client:
+        assert not isinstance(client._http._transport, ValidatingTransport)
 
 
 def test_workflow_runs_and_jobs(client: GitHubClient, emulator: GitHubEmulator) -> None:
@@ -244,3 +279,22 @@ def test_error_message_from_body() -> None:
         client.create_registration_token("acme")
     assert "422" in str(err.value) and "Validation Failed" in str(err.value)
     assert json.loads('{"a": 1}') == {"a": 1}
+
+
+def test_logs_carry_no_secrets(
+    client: GitHubClient,
+    emulator: GitHubEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emulator.inject("/orgs/acme/actions/runners/generate-jitconfig", "5xx", phase="after")
+    emulator.inject("/orgs/acme/actions/runners", "secondary_rate_limit", retry_after=1)
+    jit = client.generate_jit_config("acme", None, name="quiet", labels=["linux"])
+    reg = client.create_registration_token("acme")
+    session = emulator_runner.connect(jit.encoded_jit_config)
+    session.disconnect()
+    secrets = [emulator.pat, jit.encoded_jit_config, reg.token, *emulator.world.tokens]
+    assert "retrying" in caplog.text  # the faults were logged...
+    for secret in secrets:
+        assert secret not in caplog.text  # ...without any credential
+    assert "PRIVATE KEY" not in caplog.text and "eyJ" not in caplog.text

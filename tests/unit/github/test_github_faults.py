@@ -30,7 +30,7 @@ def test_5xx_then_success(client: GitHubClient, emulator: GitHubEmulator, clock:
 
 def test_retries_are_bounded(make_client: MakeClient, emulator: GitHubEmulator) -> None:
     client = make_client(max_retries=3)
-    emulator.inject("/orgs/acme/actions/runners", "5xx", times=10)
+    emulator.inject(RUNNERS, "5xx", times=10, method="GET")  # a path template works too
     with pytest.raises(TransientError) as err:
         client.list_runners("acme")
     assert err.value.status == 502

@@ -1,5 +1,9 @@
 """Fault injection rules for the emulator (pure matching; the server applies them).
 
+A fault applies to requests whose path matches `path_glob` (fnmatch, e.g. "/orgs/*/actions/
+runners*"), or whose path template equals it (e.g. "/orgs/{org}/actions/runners"); pass
+`method="POST"` to narrow it. It fires `times` times, first registered first.
+
 Kinds:
 - "5xx": answer `status` (default 502). `phase="after"` first performs the request and then
   answers the error, like a proxy that loses the response (an ambiguous failure).
@@ -28,9 +32,11 @@ class Fault:
     params: dict[str, Any] = field(default_factory=dict)
     method: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, template: str = "") -> bool:
         if self.method and self.method.upper() != method.upper():
             return False
+        if template and template == self.path_glob:
+            return True
         return fnmatch.fnmatchcase(path, self.path_glob)
 
 
@@ -53,10 +59,11 @@ class FaultBook:
         with self._lock:
             self._faults.append(Fault(path_glob, kind, times, dict(params), method))
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, template: str = "") -> Fault | None:
+        """Consume a fault whose glob matches the path (or that names the path template)."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, template):
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)

@@ -155,6 +155,19 @@ class RestApi:
 
     def list_installations(self, req: Request) -> Reply:
         items = [self.installation_body(o) for o in sorted(self.world.installations)]
+        for item in items:
+            # GitHub's description types this list's `account` as allOf(simple-user,
+            # enterprise) (the single-installation endpoints say anyOf), so a body valid
+            # against it must also carry the enterprise fields.
+            account = item["account"]
+            account.update(
+                {
+                    "name": account["login"],
+                    "slug": account["login"],
+                    "created_at": item["created_at"],
+                    "updated_at": item["updated_at"],
+                }
+            )
         return Reply(200, items=items)
 
     def access_token(self, req: Request) -> Reply:

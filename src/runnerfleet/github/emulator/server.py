@@ -360,7 +360,7 @@ class GitHubEmulator:
         if version is not None and version != API_VERSION:
             raise HttpError(400, f"API version {version} is not supported.")
         identity = self._authenticate(route, headers)
-        fault = self.faults.take(method, path)
+        fault = self.faults.take(method, path, route.template)
         phase = str(fault.params.get("phase", "before")) if fault else ""
         if fault and fault.kind == "latency" and phase == "before":
             time.sleep(float(fault.params.get("seconds", 1.0)))
