@@ -1,0 +1,142 @@
+variable "name" {
+  description = "Fleet name; prefixes every resource (function <name>-registrar, table <name>-control-plane, SSM /<name>/runners/* and /<name>/github/*)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name must be 3-32 lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit."
+  }
+}
+
+variable "package_path" {
+  description = "Path of the control plane's Lambda zip, built by `runnerfleet registrar package` (runnerfleet.controlplane.packaging)."
+  type        = string
+
+  validation {
+    condition     = endswith(var.package_path, ".zip")
+    error_message = "package_path must name a .zip file built by `runnerfleet registrar package --out <file>.zip`."
+  }
+}
+
+variable "github_url" {
+  description = "GitHub web URL: https://github.com or a GitHub Enterprise Server URL."
+  type        = string
+  default     = "https://github.com"
+
+  validation {
+    condition     = can(regex("^https?://[^/\\s]+(/.*)?$", var.github_url))
+    error_message = "github_url must be a URL like https://github.com or https://ghe.example.com."
+  }
+}
+
+variable "github_owner" {
+  description = "Organization or user the runners register with."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}$", var.github_owner))
+    error_message = "github_owner must be a GitHub organization or user name."
+  }
+}
+
+variable "github_repository" {
+  description = "Repository name for repository-level runners; null registers organization-level runners."
+  type        = string
+  default     = null
+}
+
+variable "github_auth" {
+  description = "How the control plane authenticates to GitHub: \"app\" (GitHub App; SSM /<name>/github/app-id, private-key, installation-id) or \"pat\" (SSM /<name>/github/token)."
+  type        = string
+  default     = "app"
+
+  validation {
+    condition     = contains(["app", "pat"], var.github_auth)
+    error_message = "github_auth must be \"app\" or \"pat\"."
+  }
+}
+
+variable "github_credentials_secret_arn" {
+  description = "ARN of an existing Secrets Manager secret holding the GitHub credentials as JSON ({\"app_id\", \"private_key\", \"installation_id\"} or {\"token\"}); null uses the SSM parameters this module creates."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.github_credentials_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", coalesce(var.github_credentials_secret_arn, "-")))
+    error_message = "github_credentials_secret_arn must be a Secrets Manager secret ARN, or null."
+  }
+}
+
+variable "ephemeral" {
+  description = "Ephemeral runners (one job each, JIT config) instead of persistent ones (registration token)."
+  type        = bool
+  default     = false
+}
+
+variable "runner_labels" {
+  description = "Labels every runner gets on top of self-hosted, linux, x64."
+  type        = list(string)
+  default     = []
+}
+
+variable "pool_labels" {
+  description = "Extra labels per autoscaled pool name."
+  type        = map(list(string))
+  default     = {}
+}
+
+variable "lifecycle_event_rule_name" {
+  description = "Name of the EventBridge rule for the runner groups' lifecycle actions (runner-fleet module output); null in static mode."
+  type        = string
+  default     = null
+}
+
+variable "scan_schedule" {
+  description = "EventBridge schedule of the registrar's full scan, which catches missed events."
+  type        = string
+  default     = "rate(5 minutes)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.scan_schedule))
+    error_message = "scan_schedule must be an EventBridge schedule like rate(5 minutes) or cron(0/5 * * * ? *)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for the registration SecureStrings, the table, the queue and the function's environment; null uses AWS managed keys."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", coalesce(var.kms_key_arn, "-")))
+    error_message = "kms_key_arn must be a KMS key ARN like arn:aws:kms:us-east-1:123456789012:key/<key-id>, or null."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps the function's logs."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of the function."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = can(regex("^python3\\.(1[1-9])$", var.lambda_runtime))
+    error_message = "lambda_runtime must be python3.11 or later, e.g. python3.12."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (runnerfleet:fleet and runnerfleet:role are added)."
+  type        = map(string)
+  default     = {}
+}
