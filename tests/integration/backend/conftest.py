@@ -24,6 +24,15 @@ from runnerfleet.terraform import Binary, Terraform, find_binary
 
 REGION = "us-east-1"
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Environment of the terraform processes: dummy credentials, and nothing from the caller's AWS
+# setup that could send them elsewhere (an empty value makes runnerfleet's Terraform unset it).
+TF_ENV = {
+    **CREDS,
+    "AWS_PROFILE": "",
+    "AWS_SESSION_TOKEN": "",
+    "AWS_ENDPOINT_URL": "",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 MAIN_TF = """
 terraform {
@@ -148,7 +157,7 @@ class StateBackend:
         (work / "backend.tfbackend").write_text(self.backend_config())
         cli_config = self.root / "terraform.rc"
         cli_config.write_text("# no providers needed: the stack uses terraform_data only\n")
-        tf = Terraform(work, binary=self.binary, cli_config=cli_config, env=CREDS)
+        tf = Terraform(work, binary=self.binary, cli_config=cli_config, env=TF_ENV)
         tf.init(work / "backend.tfbackend")
         self.stacks.append(work)
         return tf
