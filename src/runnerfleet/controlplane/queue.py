@@ -77,15 +77,16 @@ class JobUpdate:
         return RANK[self.status]
 
     @classmethod
-    def from_event(cls, event: Any) -> JobUpdate:
-        """From a `runnerfleet.github.webhooks.WorkflowJobEvent` (its `action` is the status)."""
+    def from_event(cls, event: Any, received_at: float = 0.0) -> JobUpdate:
+        """From a `runnerfleet.github.webhooks.WorkflowJobEvent` (its `action` is the status);
+        a delivery without `created_at` counts from `received_at`."""
         return cls(
             job_id=int(event.job_id),
             status=str(event.action),
             labels=tuple(str(x) for x in event.labels),
             repository=str(event.repository or ""),
             run_id=int(event.run_id or 0),
-            created_at=_epoch(event.created_at) or 0.0,
+            created_at=_epoch(event.created_at) or received_at,
             runner_name=event.runner_name or None,
             completed_at=_epoch(event.completed_at),
         )

@@ -1,4 +1,5 @@
-"""GitHub `workflow_job` webhook: verify, record the job, scale out. Lambda entry `handler`.
+"""GitHub `workflow_job` webhook: verify, record the job, scale out. Lambda entries `handler`
+(the webhook) and `reconcile_handler` (the periodic reconcile pass, on a schedule).
 
 `WebhookProcessor.handle(headers, body)` is the whole logic, shared by the Lambda function
 (`handler`, behind a function URL or API Gateway HTTP API) and the local server
@@ -22,7 +23,10 @@ for the Lambda cold start; see benchmarks/scaler_decisions.py.
 Lambda environment: RUNNERFLEET_NAME, RUNNERFLEET_TABLE (the control plane table; jobs and
 delivery ids), RUNNERFLEET_WEBHOOK_SECRET_PARAMETER (default `/<name>/github/webhook-secret`,
 SecureString), RUNNERFLEET_MODE (static | autoscaled), RUNNERFLEET_RUNNER_LABELS (comma
-list), RUNNERFLEET_POOL_LABELS (JSON {pool: [labels]}), RUNNERFLEET_EPHEMERAL.
+list), RUNNERFLEET_POOL_LABELS (JSON {pool: [labels]}), RUNNERFLEET_EPHEMERAL; for the
+reconcile pass also the registrar's GitHub settings (RUNNERFLEET_GITHUB_OWNER,
+RUNNERFLEET_GITHUB_REPOSITORY, RUNNERFLEET_GITHUB_API_URL, RUNNERFLEET_GITHUB_SECRET_ID) and
+RUNNERFLEET_BOOT_TIMEOUT (seconds, default 600).
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ class WebhookProcessor:
                 202, {"ok": True, "ignored": f"job {ev.job_id} is not for self-hosted runners"}
             )
         now = self.clock()
-        update = JobUpdate.from_event(ev)
+        update = JobUpdate.from_event(ev, now)
         recorded = self.jobs.record(update, now)
         log.info(redact(f"delivery {delivery}: job {ev.job_id} {ev.action} recorded={recorded}"))
         result: dict[str, Any] = {
@@ -226,24 +230,95 @@ def processor_from_env(env: Mapping[str, str], client: Callable[[str], Any]) -> 
     )
 
 
+def _aws_client_factory() -> Callable[[str], Any]:
+    import boto3
+
+    session = boto3.session.Session()
+
+    def client(service: str) -> Any:
+        return session.client(service)  # type: ignore[call-overload]
+
+    return client
+
+
 def _processor() -> WebhookProcessor:
     global _PROCESSOR
     if _PROCESSOR is None:
-        import boto3
-
-        session = boto3.session.Session()
-
-        def client(service: str) -> Any:
-            return session.client(service)  # type: ignore[call-overload]
-
-        _PROCESSOR = processor_from_env(os.environ, client)
+        _PROCESSOR = processor_from_env(os.environ, _aws_client_factory())
     return _PROCESSOR
 
 
+def github_from_env(env: Mapping[str, str], client: Callable[[str], Any]) -> Any:
+    """The GitHub client, with the registrar's settings and credentials (SSM or a secret)."""
+    from runnerfleet.controlplane.registrar import RegistrarSettings
+    from runnerfleet.controlplane.ssm_store import load_github_auth
+    from runnerfleet.github.client import GitHubClient
+
+    settings = RegistrarSettings.from_env(env)
+    secret_id = env.get("RUNNERFLEET_GITHUB_SECRET_ID") or None
+    auth = load_github_auth(
+        ssm=client("ssm"),
+        name=settings.name,
+        secrets=client("secretsmanager") if secret_id else None,
+        secret_id=secret_id,
+    )
+    return GitHubClient(settings.api_url, auth)
+
+
+def reconciler_from_env(
+    env: Mapping[str, str], client: Callable[[str], Any], github: Any = None
+) -> Any:
+    """The scheduled reconcile pass's Reconciler (job table shared with the webhook)."""
+    from runnerfleet.controlplane.fleet import Fleet
+    from runnerfleet.controlplane.queue import DynamoJobStore
+    from runnerfleet.controlplane.reconciler import Reconciler, ReconcilerSettings
+    from runnerfleet.controlplane.ssm_store import RegistrationStore
+
+    name, table = env.get("RUNNERFLEET_NAME", ""), env.get("RUNNERFLEET_TABLE", "")
+    if not name or not table:
+        raise ValueError("RUNNERFLEET_NAME and RUNNERFLEET_TABLE must be set for the reconciler")
+    boot_timeout = float(env.get("RUNNERFLEET_BOOT_TIMEOUT") or 600)
+    return Reconciler(
+        settings=ReconcilerSettings(name, boot_timeout=boot_timeout),
+        pools=pools_from_env(env),
+        fleet=Fleet(name, client("autoscaling"), client("ec2")),
+        github=github if github is not None else github_from_env(env, client),
+        owner=env.get("RUNNERFLEET_GITHUB_OWNER", ""),
+        repository=env.get("RUNNERFLEET_GITHUB_REPOSITORY") or None,
+        registrations=RegistrationStore(client("ssm"), f"/{name}/runners"),
+        jobs=DynamoJobStore(client("dynamodb"), table),
+    )
+
+
+_RECONCILER: Any = None
+
+
+def reconcile_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
+    """Lambda entry for the schedule: one reconcile pass; raises when an action failed, so
+    the invocation shows as failed (the next scheduled pass retries by design)."""
+    global _RECONCILER
+    if _RECONCILER is None:
+        _RECONCILER = reconciler_from_env(os.environ, _aws_client_factory())
+    plan, outcomes = _RECONCILER.run()
+    result = {
+        "ok": all(o.ok for o in outcomes),
+        "actions": [o.as_dict() for o in outcomes],
+        "findings": plan.findings,
+    }
+    for o in outcomes:
+        log.info(redact(f"reconcile {type(o.action).__name__}: ok={o.ok} {o.detail}"))
+    for finding in plan.findings:
+        log.warning(redact(f"reconcile: {finding}"))
+    if not result["ok"]:
+        raise RuntimeError(redact(f"reconcile actions failed: {result['actions']}"))
+    return result
+
+
 def reset() -> None:
-    """Forget the cached processor (tests; a new process does this implicitly)."""
-    global _PROCESSOR
+    """Forget the cached processor and reconciler (tests; a new process does this)."""
+    global _PROCESSOR, _RECONCILER
     _PROCESSOR = None
+    _RECONCILER = None
 
 
 def lambda_body(event: Mapping[str, Any]) -> bytes:

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -298,3 +299,41 @@ def test_metric_datum_shape() -> None:
     d = queued_jobs_datum("rf", 3, NOW)
     assert (d["MetricName"], d["Value"], d["Unit"]) == ("QueuedJobs", 3.0, "Count")
     assert d["Dimensions"] == [{"Name": "Fleet", "Value": "rf"}]
+
+
+class FakeGitHub:
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def list_runners(self, owner: str, repo: str | None = None) -> list[Any]:
+        return []
+
+    def get_job(self, owner: str, repo: str, job_id: int) -> Any:
+        from datetime import UTC, datetime
+
+        from runnerfleet.github.models import WorkflowJob
+
+        self.asked.append(job_id)
+        created = datetime.fromtimestamp(time.time() - 1000, UTC)
+        return WorkflowJob(
+            job_id, 5, "queued", None, ["self-hosted", "linux"], None, None, created, None, None
+        )
+
+
+def test_reconcile_lambda_heals_a_stale_queue(
+    lambda_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asg = lambda_env
+    gh = FakeGitHub()
+    monkeypatch.setenv("RUNNERFLEET_GITHUB_OWNER", "acme")
+    monkeypatch.setattr(webhook_handler, "github_from_env", lambda env, client: gh)
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    store = DynamoJobStore(ddb, "rf-control-plane")
+    old = time.time() - 1000  # its queued webhook was handled, the scale-out was lost
+    store.record(JobUpdate(31, "queued", ("self-hosted", "linux"), "acme/app", 5, old), old)
+    result = webhook_handler.reconcile_handler({"source": "aws.events"})
+    assert result["ok"], result
+    kinds = [a["action"] for a in result["actions"]]
+    assert kinds == ["RefreshJob", "SetDesiredCapacity"]
+    assert gh.asked == [31]
+    assert asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["DesiredCapacity"] == 1
