@@ -298,3 +298,33 @@ def test_logs_carry_no_secrets(
     for secret in secrets:
         assert secret not in caplog.text  # ...without any credential
     assert "PRIVATE KEY" not in caplog.text and "eyJ" not in caplog.text
+
+
+def test_mutations_are_serial() -> None:
+    import threading
+    import time
+
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)
+        with lock:
+            in_flight -= 1
+        if request.method == "GET":
+            return httpx.Response(200, json={"total_count": 0, "runners": []})
+        return httpx.Response(201, json={"token": "t", "expires_at": "2027-01-15T10:00:00Z"})
+
+    client = _mock_client(handler)
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda _: client.create_registration_token("acme"), range(6)))
+    assert peak == 1
+    peak = 0
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda _: client.list_runners("acme"), range(6)))
+    assert peak > 1  # reads are not serialised
