@@ -97,7 +97,8 @@ def bootstrap_cmd(
     Standard: versioning, default encryption (SSE-S3, or SSE-KMS with a bucket key when
     [backend] kms_key_id is set), all four public-access-block flags, BucketOwnerEnforced, a
     policy denying non-TLS requests; lock table with hash key LockID, on-demand, point-in-time
-    recovery and deletion protection. A second run changes nothing.
+    recovery and deletion protection. A second run changes nothing. (Against the sandbox's
+    plain-HTTP emulator the TLS-only policy is left out: no request there could meet it.)
     """
     cfg, target, loc, s3, ddb = _open(config, sandbox)
     changes = backend.bootstrap(
@@ -185,7 +186,8 @@ def restore_cmd(
     """Make an earlier state version current again (nothing is deleted).
 
     Refuses while the state is locked. Saves the current state to a private backup file under
-    .runnerfleet/backups/, writes the chosen version as a new version on top, and updates
+    .runnerfleet/backups/, writes the chosen version as a new version on top (its serial raised
+    above the current one, so plans saved earlier are rejected as stale), and updates
     Terraform's digest in the lock table so the next plan works.
     """
     _cfg, target, loc, s3, ddb = _open(config, sandbox)
