@@ -40,6 +40,23 @@ state_app = typer.Typer(
 
 STATE_ROLE = "deploy"  # runnerfleet:role of the state bucket and lock table
 
+BOOTSTRAP_HELP = (
+    "Create the state bucket and lock table, or bring them up to standard (idempotent).\n\n"
+    "Bucket: versioning, default encryption (SSE-S3, or SSE-KMS with a bucket key when "
+    "backend.kms_key_id is set), all four public-access-block flags, BucketOwnerEnforced, "
+    "a policy denying non-TLS requests (left out against the sandbox's plain-HTTP emulator, "
+    "where no request could meet it). Table: hash key LockID, on-demand, point-in-time "
+    "recovery, deletion protection. A second run changes nothing. A bucket without "
+    "versioning, or one this account cannot read, is only taken over with --adopt."
+)
+RESTORE_HELP = (
+    "Make an earlier state version current again; nothing is deleted.\n\n"
+    "Refuses while the state is locked. Saves the current state to a private backup file "
+    "under .runnerfleet/backups/, writes the chosen version as a new version on top (its "
+    "serial raised above the current one, so plans saved earlier are rejected as stale), "
+    "and updates Terraform's digest in the lock table so the next plan works."
+)
+
 
 @dataclass(frozen=True)
 class StateLocation:
@@ -77,7 +94,7 @@ def _open(
 
 
 # ---- backend bootstrap ------------------------------------------------------------------------
-@backend_app.command("bootstrap")
+@backend_app.command("bootstrap", help=BOOTSTRAP_HELP)
 @handle_errors
 def bootstrap_cmd(
     adopt: Annotated[
@@ -92,14 +109,7 @@ def bootstrap_cmd(
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create the state bucket and lock table, or bring them up to standard (idempotent).
-
-    Standard: versioning, default encryption (SSE-S3, or SSE-KMS with a bucket key when
-    [backend] kms_key_id is set), all four public-access-block flags, BucketOwnerEnforced, a
-    policy denying non-TLS requests; lock table with hash key LockID, on-demand, point-in-time
-    recovery and deletion protection. A second run changes nothing. (Against the sandbox's
-    plain-HTTP emulator the TLS-only policy is left out: no request there could meet it.)
-    """
+    """Create or bring up to standard the state bucket and lock table (see BOOTSTRAP_HELP)."""
     cfg, target, loc, s3, ddb = _open(config, sandbox)
     changes = backend.bootstrap(
         s3,
@@ -174,7 +184,7 @@ def versions_cmd(
 
 
 # ---- state restore ----------------------------------------------------------------------------
-@state_app.command("restore")
+@state_app.command("restore", help=RESTORE_HELP)
 @handle_errors
 def restore_cmd(
     version_id: Annotated[str, typer.Argument(help="Version to restore (see `state versions`).")],
@@ -183,13 +193,7 @@ def restore_cmd(
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Make an earlier state version current again (nothing is deleted).
-
-    Refuses while the state is locked. Saves the current state to a private backup file under
-    .runnerfleet/backups/, writes the chosen version as a new version on top (its serial raised
-    above the current one, so plans saved earlier are rejected as stale), and updates
-    Terraform's digest in the lock table so the next plan works.
-    """
+    """Make an earlier state version current again (see RESTORE_HELP)."""
     _cfg, target, loc, s3, ddb = _open(config, sandbox)
     backup_dir = target.home / "backups"
     if not yes and not typer.confirm(
