@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import boto3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from runnerfleet.controlplane.fleet import Fleet, GroupInfo, HostInfo
@@ -269,3 +271,72 @@ def test_reconcile_pass_against_moto() -> None:
         rec.clock = lambda: fresh.instance.launched_at + 10
         plan2, _ = rec.run(dry_run=True)
         assert plan2.actions == [] and plan2.findings == []
+
+
+# ---- property: the never-delete rules hold for any world ---------------------------------
+@st.composite
+def worlds(draw: st.DrawFn) -> Facts:
+    n = draw(st.integers(0, 6))
+    states = ["pending", "running", "stopped", "shutting-down", "terminated"]
+    hosts = [
+        host(
+            f"i-{i}",
+            draw(st.integers(0, 5000)),
+            draw(st.sampled_from(states)),
+            draw(st.sampled_from(["rf-default", None])),
+        )
+        for i in range(n)
+    ]
+    runners = [
+        RunnerState(
+            i, f"rf-runner-i-{i}", draw(st.sampled_from(["online", "offline"])), draw(st.booleans())
+        )
+        for i in range(n + 2)
+        if draw(st.booleans())
+    ]
+    jobs = [
+        Job(
+            k,
+            ("linux",),
+            draw(st.sampled_from(["queued", "in_progress", "completed"])),
+            NOW - draw(st.integers(0, 5000)),
+            f"rf-runner-i-{draw(st.integers(0, n + 1))}",
+            NOW - draw(st.integers(0, 5000)),
+            "acme/app",
+        )
+        for k in range(draw(st.integers(0, 6)))
+    ]
+    params = {
+        f"i-{i}": NOW - draw(st.integers(0, 5000)) for i in range(n + 2) if draw(st.booleans())
+    }
+    return facts(hosts, runners, params, jobs, desired=draw(st.integers(0, 4)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(worlds())
+def test_never_deletes_busy_runners_or_touches_booting_hosts(f: Facts) -> None:
+    plan = with_scaler(decide(f, S), f, ScalerSettings(scale_in_cooldown=0))
+    busy = {r.name for r in f.runners if r.busy}
+    busy |= {j.runner_name for j in f.jobs if j.status == "in_progress"}
+    booting = {
+        h.instance.runner_name
+        for h in f.hosts
+        if h.instance.state in ("pending", "running", "stopped")
+        and NOW - h.instance.launched_at < S.boot_timeout
+    }
+    live_names = {
+        h.instance.runner_name
+        for h in f.hosts
+        if h.instance.state in ("pending", "running", "stopping", "stopped")
+    }
+    hosts = {h.instance.id: h.instance for h in f.hosts}
+    for a in plan.actions:
+        if isinstance(a, DeleteRunner):
+            assert a.runner_name not in busy and a.runner_name not in live_names
+        if isinstance(a, ReplaceInstance | TerminateInstance):
+            inst = hosts[a.instance_id]
+            assert inst.runner_name not in busy
+            assert inst.runner_name not in booting or isinstance(a, TerminateInstance)
+        if isinstance(a, DeleteParameter) and a.instance_id in hosts:
+            inst = hosts[a.instance_id]
+            assert inst.state in ("shutting-down", "terminated") or "TTL" in a.reason
