@@ -14,6 +14,9 @@ from typing import Any, Literal
 Kind = Literal["jit", "token"]
 FORMAT_VERSION = 1
 
+# Every runnerfleet runner carries these labels (the seed's), then the configured ones.
+DEFAULT_LABELS = ("self-hosted", "linux", "x64")
+
 
 class RegistrationError(ValueError):
     """The parameter's value is not a registration this agent understands."""

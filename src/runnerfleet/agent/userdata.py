@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from runnerfleet.agent.registration import DEFAULT_LABELS
 from runnerfleet.agent.runner_release import checksum
 from runnerfleet.ui import redact
 
@@ -36,7 +37,6 @@ TEMPLATE_VARIABLES = (
 _TOKEN_RE = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{")
 _IDENT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
-DEFAULT_LABELS = ("self-hosted", "linux", "x64")
 
 # Secret shapes beyond runnerfleet.ui.redact's: AWS keys and any PEM block.
 _EXTRA_SECRET_RES = (

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from runnerfleet.agent.registration import Registration
-from runnerfleet.agent.userdata import DEFAULT_LABELS
+from runnerfleet.agent.registration import DEFAULT_LABELS, Registration
 from runnerfleet.controlplane.claims import Claims
 from runnerfleet.controlplane.ssm_store import RegistrationStore
 
