@@ -91,7 +91,8 @@ def test_emulator_self_check_catches_a_broken_body(monkeypatch: pytest.MonkeyPat
             f"{emu.url}/orgs/acme/actions/runners",
             headers={"Authorization": f"Bearer {emu.pat}"},
         )
-        assert resp.status_code == 200
+        assert resp.status_code == 599  # replaced, so the caller fails loudly
+        assert "spec violation" in resp.json()["message"]
         assert any("'os' is a required property" in v for v in emu.spec_violations)
     finally:
         emu.stop()

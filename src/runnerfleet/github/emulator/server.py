@@ -4,7 +4,9 @@ A stdlib ThreadingHTTPServer bound to a loopback address. REST routes live in `r
 runner and control routes (under /_emulator/) in `private`; this module is the plumbing
 around them. With `validate=True` (or RUNNERFLEET_GITHUB_SPEC_VALIDATE=1) every REST
 exchange and every webhook body is checked against GitHub's OpenAPI description and
-violations are collected in `spec_violations` (the test suite asserts it stays empty).
+violations are collected in `spec_violations` (the test suite asserts it stays empty) and
+the offending response is replaced by HTTP 599 naming the violation, which no client
+retries, so a test anywhere in the suite that hits it fails.
 Requests that carry `X-Runnerfleet-Spec-Checked: client` were already checked, request and
 response, by runnerfleet.github.spec.ValidatingTransport, so the emulator skips them.
 """
@@ -48,6 +50,7 @@ JWT_MAX_LIFETIME_SECONDS = 600 + 60  # GitHub allows exp <= 10 min ahead; 60 s c
 VALIDATE_ENV = "RUNNERFLEET_GITHUB_SPEC_VALIDATE"
 MAX_BODY_BYTES = 5 * 1024 * 1024
 CHECKED_HEADER = "x-runnerfleet-spec-checked"
+SPEC_VIOLATION_STATUS = 599
 
 
 @lru_cache(maxsize=1)
@@ -339,7 +342,14 @@ class GitHubEmulator:
             errs = self._validator[0].errors(
                 method, path, query, headers, raw_body, status, out_headers, body
             )
-            self.spec_violations.extend(f"{method} {template} -> {status}: {e}" for e in errs)
+            if errs:
+                problems = [f"{method} {template} -> {status}: {e}" for e in errs]
+                self.spec_violations.extend(problems)
+                log.error("emulator response violates GitHub's description: %s", problems[0])
+                # Fail loudly: a status no client retries, carrying the violation.
+                status, out_headers, body = self._error(
+                    HttpError(SPEC_VIOLATION_STATUS, "emulator spec violation: " + problems[0])
+                )
         return status, out_headers, body
 
     def _error(self, exc: HttpError) -> tuple[int, dict[str, str], bytes]:
