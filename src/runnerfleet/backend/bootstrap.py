@@ -62,7 +62,7 @@ def _bucket_state(s3: S3Client, bucket: str, expected_owner: str | None) -> str:
         if http_status(exc) == 301 or error_code(exc) in ("301", "PermanentRedirect"):
             raise BackendError(
                 f"bucket {bucket!r} exists in another region than the one configured; set "
-                "[aws] region to the bucket's region or choose another [backend] bucket name"
+                "aws.region to the bucket's region or choose another backend.bucket"
             ) from exc
         raise backend_error(f"check bucket {bucket!r}", exc) from exc
     return "present"
@@ -82,7 +82,7 @@ def _create_bucket(s3: S3Client, bucket: str, region: str) -> bool:
         if code == "BucketAlreadyExists":
             raise BackendError(
                 f"bucket name {bucket!r} is taken by another AWS account (bucket names are "
-                "global); set another name in [backend] bucket"
+                "global); set another name in backend.bucket"
             ) from exc
         raise backend_error(f"create bucket {bucket!r}", exc) from exc
     with aws_errors(f"wait for the new bucket {bucket!r} to be usable"):
@@ -292,8 +292,8 @@ def ensure_bucket(
         raise BackendError(
             f"bucket {bucket!r} exists but this account cannot use it{owner}: it is probably "
             "owned by another AWS account. Bucket names are global: set another name in "
-            "[backend] bucket. If the bucket is yours and only this check is denied, rerun "
-            "with --adopt."
+            "backend.bucket (runnerfleet.toml). If the bucket is yours and only this check "
+            "is denied, rerun with --adopt."
         )
     created = False
     if state == "missing":
@@ -307,7 +307,7 @@ def ensure_bucket(
             "not create it and will not take it over silently. A state bucket needs versioning "
             "to keep earlier states. Rerun with --adopt to enable versioning (and encryption, "
             "the public access block, BucketOwnerEnforced and the TLS-only policy) on it, or "
-            "set another name in [backend] bucket."
+            "set another name in backend.bucket."
         )
     changes += _ensure_versioning(s3, bucket, res, status)
     changes += _ensure_encryption(s3, bucket, res, kms_key_id)
@@ -343,7 +343,7 @@ def _check_key_schema(desc: Mapping[str, Any], table: str) -> None:
         raise BackendError(
             f"DynamoDB table {table!r} exists with key schema {schema} (types {types}), but "
             "Terraform's lock table needs exactly one hash key 'LockID' of type S. Set another "
-            "name in [backend] lock_table."
+            "name in backend.lock_table (runnerfleet.toml)."
         )
 
 

@@ -181,7 +181,7 @@ def test_bucket_owned_elsewhere_is_refused() -> None:
     s3, stub = _stubbed_403(None)
     with stub, pytest.raises(BackendError) as err:
         bootstrap(s3, None, bucket=BUCKET, table=None, region="us-east-1")
-    assert "another AWS account" in str(err.value) and "[backend] bucket" in str(err.value)
+    assert "another AWS account" in str(err.value) and "backend.bucket" in str(err.value)
     stub.assert_no_pending_responses()
 
 

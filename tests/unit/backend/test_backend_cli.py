@@ -94,6 +94,7 @@ def test_bootstrap_refuses_unversioned_bucket_unless_adopt(project: Path, s3: An
     refused = _cli(project, "backend", "bootstrap")
     assert refused.exit_code == 1
     assert "--adopt" in refused.stderr and "versioning" in refused.stderr
+    assert "backend.bucket" in refused.stderr  # the setting to change, shown intact
     adopted = _cli(project, "backend", "bootstrap", "--adopt")
     assert adopted.exit_code == 0, adopted.output
     assert "versioning enabled" in adopted.stdout
