@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from runnerfleet import backend
@@ -140,7 +141,8 @@ def bootstrap_cmd(
         out.print(
             f"State backend {where}"
             + (f" + table {loc.table}" if loc.table else "")
-            + f" on {target.label} is up to standard; nothing changed."
+            + f" on {target.label} is up to standard; nothing changed.",
+            markup=False,
         )
         return
     table = Table(title=f"State backend changes on {target.label}", header_style="bold")
@@ -148,7 +150,7 @@ def bootstrap_cmd(
     table.add_column("change")
     table.add_column("detail")
     for c in changes:
-        table.add_row(c.resource, c.action, c.detail)
+        table.add_row(escape(c.resource), escape(c.action), escape(c.detail))
     out.print(table)
 
 
@@ -166,7 +168,7 @@ def versions_cmd(
         return
     out = console()
     if not versions:
-        out.print(f"{loc.url} has no stored versions yet (nothing applied).")
+        out.print(f"{loc.url} has no stored versions yet (nothing applied).", markup=False)
         return
     table = Table(title=f"Versions of {loc.url}", header_style="bold")
     table.add_column("version id")
@@ -175,7 +177,7 @@ def versions_cmd(
     table.add_column("latest")
     for v in versions:
         table.add_row(
-            v.version_id,
+            escape(v.version_id),
             v.last_modified.strftime("%Y-%m-%d %H:%M:%S"),
             f"{v.size:,}",
             "latest" if v.is_latest else "",
@@ -216,10 +218,13 @@ def restore_cmd(
         print_json({"state": loc.url, **result.as_dict()})
         return
     out = console()
-    out.print(f"Restored version {version_id} of {loc.url} as new version {result.new_version_id}")
-    out.print(f"  serial: {result.serial}; digest: {result.digest}")
+    out.print(
+        f"Restored version {version_id} of {loc.url} as new version {result.new_version_id}",
+        markup=False,
+    )
+    out.print(f"  serial: {result.serial}; digest: {result.digest}", markup=False)
     if result.backup is not None:
-        out.print(f"  previous state saved to {result.backup}")
+        out.print(f"  previous state saved to {result.backup}", markup=False)
     out.print("Run `runnerfleet plan` to see how the infrastructure differs from this state.")
 
 
@@ -229,7 +234,8 @@ def _lock_table(status: backend.LockStatus, loc: StateLocation) -> Table:
     for col in ("where", "ID", "operation", "who", "version", "created"):
         table.add_column(col)
     for where, info in status.holders():
-        table.add_row(where, info.id, info.operation, info.who, info.version, info.created)
+        cells = (where, info.id, info.operation, info.who, info.version, info.created)
+        table.add_row(*(escape(c) for c in cells))
     return table
 
 
@@ -246,7 +252,7 @@ def lock_cmd(
         return
     out = console()
     if not status.held:
-        out.print(f"{loc.url} is not locked.")
+        out.print(f"{loc.url} is not locked.", markup=False)
         return
     out.print(_lock_table(status, loc))
 
@@ -273,7 +279,7 @@ def unlock_cmd(
     removed = backend.unlock(
         s3, ddb, bucket=loc.bucket, key=loc.key, table=loc.table, lock_id=lock_id
     )
-    out.print(f"Removed lock {lock_id} from {loc.url} ({', '.join(removed)}).")
+    out.print(f"Removed lock {lock_id} from {loc.url} ({', '.join(removed)}).", markup=False)
 
 
 def register(app: typer.Typer) -> None:
