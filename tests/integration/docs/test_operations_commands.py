@@ -51,6 +51,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 OPERATIONS = REPO / "docs" / "operations.md"
 TIME_BUDGET_S = 240  # the whole doc, in one sandbox session
+COMMAND_TIMEOUT_S = 300
 
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[A-Za-z0-9_-]*)\s*$")
 PLACEHOLDER = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
@@ -370,16 +371,23 @@ def test_every_operations_command_runs_in_the_sandbox(project: Path) -> None:
             hook(project)
         argv = substitute(cmd, last_json)
         t0 = time.monotonic()
-        proc = subprocess.run(
-            [exe, *argv[1:]],
-            cwd=project,
-            env=env,
-            input="y\n",
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                [exe, *argv[1:]],
+                cwd=project,
+                env=env,
+                input="y\n",
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+            pytest.fail(
+                f"docs/operations.md line {cmd.line}: `{' '.join(argv)}` did not finish in "
+                f"{COMMAND_TIMEOUT_S}s\n--- stderr (tail)\n{err[-3000:]}\n--- so far\n{log()}"
+            )
         ran.append(Ran(cmd, argv, proc.returncode, time.monotonic() - t0, proc.stdout, proc.stderr))
         ok = {0, 3} if cmd.subcommand == "plan" else {0}
         assert proc.returncode in ok, (
