@@ -185,3 +185,10 @@ def test_help_texts() -> None:
     for args in (["backend", "bootstrap"], ["state", "restore"], ["state", "unlock"]):
         res = runner.invoke(app, [*args, "--help"])
         assert res.exit_code == 0 and "Usage" in res.stdout
+
+
+def test_lock_text_is_shown_literally(project: Path, applied: list[str], s3: Any, ddb: Any) -> None:
+    info = json.dumps({"ID": "[b]id[/b]", "Operation": "apply", "Who": "[red]mallory[/red]"})
+    ddb.put_item(TableName=TABLE, Item={"LockID": {"S": f"{BUCKET}/{KEY}"}, "Info": {"S": info}})
+    res = _cli(project, "state", "lock")
+    assert "[red]mallory[/red]" in res.stdout and "[b]id[/b]" in res.stdout
