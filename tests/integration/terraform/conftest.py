@@ -255,6 +255,11 @@ class StackPlans:
             shutil.copytree(
                 INFRA, infra, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "tfplan")
             )
+            # The rest of the repository, linked, for code that reaches outside infra/ by a
+            # relative path (for example a function package built from src/).
+            for entry in REPO.iterdir():
+                if entry.name != "infra" and not entry.name.startswith("."):
+                    (self.workdir / entry.name).symlink_to(entry)
         with ThreadPoolExecutor(max_workers=len(todo)) as pool:
             futures = {m: pool.submit(self._plan, m) for m in todo}
         for m, fut in futures.items():
