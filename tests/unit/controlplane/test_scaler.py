@@ -129,6 +129,13 @@ def test_idle_hosts_beyond_need_terminated_after_grace_only() -> None:
     assert not [a for a in actions if isinstance(a, SetDesiredCapacity)]
 
 
+def test_busy_host_is_never_a_scale_in_victim() -> None:
+    runners = [RunnerState(1, "rf-1", "online", True), RunnerState(2, "rf-2", "online", False)]
+    hosts = [host(1, age=9000, protected=True), host(2, age=60)]
+    s = snap([pool()], [], hosts, {"default": 2}, runners)
+    assert decide(s, NO_COOLDOWN) == []  # i-0002 is within its grace; i-0001 is busy
+
+
 def test_scale_in_without_github_runner_list_is_skipped() -> None:
     s = snap([pool()], [], [host(1)], {"default": 1}, runners=None)
     assert decide(s, NO_COOLDOWN) == []
@@ -189,18 +196,18 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             draw(st.sampled_from(["pending", "running", "running", "terminated"])),
             NOW - draw(st.integers(0, 5000)),
             draw(st.booleans()),
-            draw(st.one_of(st.none(), st.just(f"rf-{i}"))),
+            draw(st.sampled_from([None, f"rf-{i}", f"rf-{i}", f"rf-{i}"])),
         )
         for i in range(n_hosts)
     ]
     runners = None
-    if draw(st.booleans()):
+    if draw(st.sampled_from([True, True, False])):
         runners = [
             RunnerState(
                 i, f"rf-{i}", draw(st.sampled_from(["online", "offline"])), draw(st.booleans())
             )
             for i in range(n_hosts + 1)
-            if draw(st.booleans())
+            if draw(st.sampled_from([True, True, False]))
         ]
     jobs = [
         Job(
@@ -211,10 +218,12 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             draw(st.one_of(st.none(), st.sampled_from([f"rf-{i}" for i in range(n_hosts + 1)]))),
             NOW - draw(st.integers(0, 5000)),
         )
-        for k in range(draw(st.integers(0, 12)))
+        for k in range(draw(st.integers(0, 8)))
     ]
     groups = {
-        p.name: Group(p.name, draw(st.integers(p.min_size, p.max_size)))
+        p.name: Group(
+            p.name, draw(st.sampled_from([p.max_size, p.min_size, max(p.min_size, p.max_size - 1)]))
+        )
         for p in pools
         if p.mode == "autoscaled"
     }
