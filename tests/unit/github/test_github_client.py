@@ -60,6 +60,14 @@ def test_installation_found_for_repo_and_user(
     assert "GET /repos/{owner}/{repo}/installation" in emulator.call_counts()
 
 
+def test_client_id_as_issuer(make_client: MakeClient, emulator: GitHubEmulator) -> None:
+    client = make_client(AppAuth(emulator.client_id, emulator.app_private_key_pem))
+    assert client.list_runners("acme") == []
+    stranger = make_client(AppAuth("999", emulator.app_private_key_pem))
+    with pytest.raises(AuthError, match="Issuer"):
+        stranger.list_runners("acme")
+
+
 def test_fixed_installation_id_skips_lookup(
     make_client: MakeClient, emulator: GitHubEmulator
 ) -> None:

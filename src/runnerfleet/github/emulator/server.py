@@ -169,6 +169,11 @@ class GitHubEmulator:
     def app_id(self) -> str:
         return str(self._app_id)
 
+    @property
+    def client_id(self) -> str:
+        """The App's client id, which GitHub also accepts as the JWT issuer."""
+        return f"Iv1.emulator{self._app_id}"
+
     def start(self) -> str:
         handler = _make_handler(self)
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
@@ -282,8 +287,8 @@ class GitHubEmulator:
         except jwt.InvalidTokenError as exc:
             raise HttpError(401, f"A JSON web token could not be decoded ({exc})") from exc
         now = self.clock()
-        if str(claims["iss"]) != self.app_id:
-            raise HttpError(401, "'Issuer' claim ('iss') must match the App id")
+        if str(claims["iss"]) not in (self.app_id, self.client_id):
+            raise HttpError(401, "'Issuer' claim ('iss') must be the App's id or client id")
         if claims["exp"] <= now:
             raise HttpError(401, "'Expiration time' claim ('exp') is in the past")
         if claims["exp"] - now > JWT_MAX_LIFETIME_SECONDS:

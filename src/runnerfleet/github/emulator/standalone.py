@@ -1,7 +1,7 @@
 """Running the emulator as its own process: the state file and the serve loop.
 
 The state file (JSON, mode 0600) tells other processes how to reach the emulator:
-`url`, `app_id`, `app_key_path` (the App's private key, a separate 0600 PEM file), `pat`,
+`url`, `app_id`, `client_id`, `app_key_path` (the App's private key, a separate 0600 PEM file), `pat`,
 `pid`, `installations` (owner -> id). It holds credentials, so it is never printed.
 """
 
@@ -34,6 +34,7 @@ def write_state(emulator: GitHubEmulator, state_file: Path) -> dict[str, Any]:
     state = {
         "url": emulator.url,
         "app_id": emulator.app_id,
+        "client_id": emulator.client_id,
         "app_key_path": str(key_path.resolve()),
         "pat": emulator.pat,
         "pid": os.getpid(),
