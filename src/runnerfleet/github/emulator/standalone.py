@@ -1,8 +1,8 @@
 """Running the emulator as its own process: the state file and the serve loop.
 
-The state file (JSON, mode 0600) tells other processes how to reach the emulator:
-`url`, `app_id`, `client_id`, `app_key_path` (the App's private key, a separate 0600 PEM file), `pat`,
-`pid`, `installations` (owner -> id). It holds credentials, so it is never printed.
+The state file (JSON, mode 0600) tells other processes how to reach the emulator: `url`,
+`app_id`, `client_id`, `app_key_path` (the App's private key, a separate 0600 PEM file),
+`pat`, `pid`, `installations` (owner -> id). It holds credentials, so it is never printed.
 """
 
 from __future__ import annotations
