@@ -92,6 +92,18 @@ def _create_bucket(s3: S3Client, bucket: str, region: str) -> bool:
     return True
 
 
+def _check_region(s3: S3Client, bucket: str, region: str) -> None:
+    """An existing bucket must live in the configured region (Terraform's backend needs it)."""
+    with aws_errors(f"read the region of bucket {bucket!r}"):
+        raw = str(s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1")
+    where = {"EU": "eu-west-1"}.get(raw, raw)  # legacy name
+    if where != region:
+        raise BackendError(
+            f"bucket {bucket!r} is in region {where}, but aws.region is {region}; set aws.region "
+            f"to {where} or choose another backend.bucket in runnerfleet.toml"
+        )
+
+
 def _get_or_none(call: Callable[[], Any], *missing_codes: str) -> Any:
     try:
         return call()
@@ -300,6 +312,8 @@ def ensure_bucket(
         created = _create_bucket(s3, bucket, region)
         if created:
             changes.append(Change(res, "created", f"in {region}"))
+    if state == "present":
+        _check_region(s3, bucket, region)
     status = _versioning(s3, bucket)
     if status != "Enabled" and not created and not adopt:
         raise BackendError(

@@ -339,3 +339,12 @@ def test_other_table_errors_are_not_retried() -> None:
     stub.add_client_error("describe_table", service_error_code="AccessDeniedException")
     with stub, pytest.raises(BackendError, match="AccessDeniedException"):
         ensure_table(ddb, table=TABLE, sleep=lambda _: None)
+
+
+def test_existing_bucket_in_another_region_is_refused(aws: None) -> None:
+    boto3.client("s3", region_name="eu-west-2").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    s3 = boto3.client("s3", region_name="us-east-1")
+    with pytest.raises(BackendError, match=r"is in region eu-west-2, but aws\.region is us-east-1"):
+        bootstrap(s3, None, bucket=BUCKET, table=None, region="us-east-1")
