@@ -180,7 +180,8 @@ class GitHubClient:
         self._mutation_lock = threading.RLock()  # serial mutations (re-entrant: token fetch)
         self._tokens: dict[int, tuple[str, float]] = {}
         self._installations: dict[str, int] = {}
-        self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        # url+query -> (etag, parsed body, Link header): a 304 may omit the Link header
+        self._etags: OrderedDict[str, tuple[str, Any, str | None]] = OrderedDict()
         self._primary_reset: float | None = None
 
     def __repr__(self) -> str:
@@ -325,11 +326,14 @@ class GitHubClient:
             if resp.status_code == 304 and cached is not None:
                 resp._content = b""  # body comes from the cache
                 resp.extensions["runnerfleet_cached_json"] = cached[1]
+                if cached[2] and "link" not in resp.headers:
+                    resp.headers["link"] = cached[2]
                 return resp
             if resp.status_code < 300:
                 if etag and resp.headers.get("etag"):
                     with self._lock:
-                        self._etags[cache_key] = (resp.headers["etag"], resp.json())
+                        entry = (resp.headers["etag"], resp.json(), resp.headers.get("link"))
+                        self._etags[cache_key] = entry
                         self._etags.move_to_end(cache_key)
                         while len(self._etags) > ETAG_CACHE_SIZE:
                             self._etags.popitem(last=False)

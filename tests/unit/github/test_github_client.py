@@ -211,6 +211,8 @@ def test_pagination_over_250_runners(
     assert len(runners) == 260
     assert len({r.id for r in runners}) == 260
     assert emulator.call_counts()["GET /orgs/{org}/actions/runners"] == 3  # 100 + 100 + 60
+    assert client.list_runners("acme") == runners  # again: three 304s, pages from the cache
+    assert [s for _, _, s in emulator.request_log[-3:]] == [304, 304, 304]
 
 
 def test_etag_304_reuses_cache_and_costs_no_rate_limit(
