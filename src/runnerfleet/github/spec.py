@@ -37,6 +37,15 @@ class SpecViolation(AssertionError):
     """An HTTP exchange or webhook body does not match GitHub's OpenAPI description."""
 
 
+def _require_openapi_core() -> None:
+    try:
+        import openapi_core  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(
+            "OpenAPI validation needs openapi-core (a dev dependency): pip install -e '.[dev]'"
+        ) from exc
+
+
 def _load(name: str) -> dict[str, Any]:
     text = resources.files("runnerfleet.github").joinpath("openapi", name).read_text()
     return dict(json.loads(text))
@@ -105,6 +114,7 @@ class ApiSpec:
     """The vendored REST description, ready to validate requests and responses."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
+        _require_openapi_core()
         from openapi_core import Config, OpenAPI, V30RequestValidator, V30ResponseValidator
 
         self.doc = doc
@@ -199,6 +209,7 @@ class WebhookSpec:
     """The vendored webhook description (OpenAPI 3.1 `webhooks`)."""
 
     def __init__(self, doc: dict[str, Any]) -> None:
+        _require_openapi_core()
         from openapi_core import Config, OpenAPI, V31WebhookRequestValidator
 
         self.doc = doc

@@ -153,3 +153,11 @@ def test_vendor_script_keeps_referenced_components_only() -> None:
     doc["paths"].pop(mod.API_PATHS[0])
     with pytest.raises(SystemExit, match="missing"):
         mod.vendor_api(doc)
+
+
+def test_missing_openapi_core_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openapi_core", None)
+    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[dev\]'"):
+        ApiSpec({"openapi": "3.0.3", "paths": {}})
