@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -81,8 +81,6 @@ class Outcome:
     detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return {
             "action": type(self.action).__name__,
             **asdict(self.action),

@@ -8,6 +8,11 @@ Routes:
 
 Optionally a background thread calls `tick()` (a reconcile pass) every `tick_seconds`; a
 failing pass is logged and the next one runs as planned. Only loopback addresses are bound.
+
+The `*_for(cfg, target)` functions at the end wire the same pieces the Lambda builds from its
+environment, from a FleetConfig and a runnerfleet.target.Target (sandbox or AWS): the
+DynamoDB table when it is deployed (in-memory stores otherwise), the webhook secret from the
+environment or SSM, the fleet, metrics and the GitHub client.
 """
 
 from __future__ import annotations
@@ -241,8 +246,9 @@ def github_for(cfg: Any, target: Any) -> Any:
     return GitHubClient(cfg.github.api_url, auth)
 
 
-def reconciler_for(cfg: Any, target: Any, jobs: Any = None) -> Any:
-    """A Reconciler for the fleet on the target (jobs: the processor's store, if serving)."""
+def reconciler_for(cfg: Any, target: Any, jobs: Any = None, github: Any = None) -> Any:
+    """A Reconciler for the fleet on the target (jobs: the processor's store when serving;
+    github: a ready client, else one from the sandbox or the credentials in SSM)."""
     from runnerfleet.controlplane.fleet import Fleet
     from runnerfleet.controlplane.queue import DynamoJobStore, MemoryJobStore
     from runnerfleet.controlplane.reconciler import Reconciler, ReconcilerSettings
@@ -256,7 +262,7 @@ def reconciler_for(cfg: Any, target: Any, jobs: Any = None) -> Any:
         settings=ReconcilerSettings(cfg.name, boot_timeout=cfg.control_plane.boot_timeout_seconds),
         pools=pools_for(cfg),
         fleet=Fleet(cfg.name, target.client("autoscaling"), target.client("ec2")),
-        github=github_for(cfg, target),
+        github=github if github is not None else github_for(cfg, target),
         owner=cfg.github.owner,
         repository=cfg.github.repository,
         registrations=RegistrationStore(target.client("ssm"), f"/{cfg.name}/runners"),

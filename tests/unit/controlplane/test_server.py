@@ -181,3 +181,78 @@ def test_cli_reconcile_runs_a_pass_and_exits_1_on_failure(
     failed[0] = True
     out = runner.invoke(_app(), ["reconcile"])
     assert out.exit_code == 1 and "FAILED" in out.output and "matches no pool" in out.output
+
+
+# ---- local wiring on moto + the emulator: webhook -> DynamoDB table -> ASG -> reconcile ---
+def test_local_wiring_end_to_end_on_moto() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from runnerfleet import config
+    from runnerfleet.controlplane import server as srv
+    from runnerfleet.controlplane.queue import DynamoJobStore, create_table
+    from runnerfleet.github.client import GitHubClient, TokenAuth
+
+    cfg = config.validate(
+        {
+            "name": "rfx",
+            "github": {"owner": "acme"},
+            "runners": {"mode": "autoscaled", "pools": [{"name": "default", "max_size": 3}]},
+        }
+    )
+
+    class Target:
+        sandbox = None
+        label = "moto"
+        clients: dict[str, Any] = {}
+
+        def client(self, service: str) -> Any:
+            if service not in self.clients:
+                self.clients[service] = boto3.client(service, region_name="us-east-1")
+            return self.clients[service]
+
+    with mock_aws():
+        target = Target()
+        assert srv.webhook_secret(cfg, target, {}, "UNSET_VAR") is None
+        target.client("ssm").put_parameter(
+            Name="/rfx/github/webhook-secret", Value=SECRET, Type="SecureString"
+        )
+        assert srv.webhook_secret(cfg, target, {}, "UNSET_VAR") == SECRET
+        assert srv.webhook_secret(cfg, target, {"V": "from-env"}, "V") == "from-env"
+        # without the table the stores are per process; with it, DynamoDB
+        assert not isinstance(srv.processor_for(cfg, target, SECRET).jobs, DynamoJobStore)
+        create_table(target.client("dynamodb"), "rfx-control-plane")
+        ec2, asg = target.client("ec2"), target.client("autoscaling")
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="rf-runner", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )["LaunchTemplate"]
+        tags = {
+            "runnerfleet:fleet": "rfx",
+            "runnerfleet:role": "runner",
+            "runnerfleet:pool": "default",
+        }
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="rfx-default", MinSize=0, MaxSize=3, DesiredCapacity=0,
+            LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"},
+            AvailabilityZones=["us-east-1a"],
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
+        )  # fmt: skip
+        processor = srv.processor_for(cfg, target, SECRET)
+        assert isinstance(processor.jobs, DynamoJobStore)
+        with (
+            ControlPlaneServer(processor) as server,
+            GitHubEmulator(webhook_url=f"{server.url}/webhook", webhook_secret=SECRET) as gh,
+        ):
+            gh.add_installation("acme")
+            job_id = gh.enqueue_job("acme", "app", ["self-hosted", "linux", "x64"])
+            gh.flush_webhooks()
+            assert [d.status for d in gh.deliveries.values()] == [200]
+            group = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]
+            assert group["DesiredCapacity"] == 1
+            assert [j.id for j in processor.jobs.jobs(time.time())] == [job_id]
+            github = GitHubClient(gh.url, TokenAuth(gh.pat))
+            rec = srv.reconciler_for(cfg, target, jobs=processor.jobs, github=github)
+            plan, outcomes = rec.run(dry_run=True)
+            # the new host is booting, the job is fresh, GitHub has no runner: no drift
+            assert (plan.actions, plan.findings, outcomes) == ([], [], [])
+            github.close()
