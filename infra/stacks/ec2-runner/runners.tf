@@ -1,0 +1,135 @@
+# Runner hosts (owner: runner-fleet): security group, IAM, launch template(s), and either
+# runner_count static instances or one Auto Scaling group per pool. The hosts' cloud-init
+# user data is rendered here from infra/templates/ (one document per pool: the template
+# names the pool) and handed to the module.
+
+variable "runner_sha256" {
+  description = "SHA-256 of the actions runner linux-x64 tarball of runner_version; null uses the checksum recorded for the known versions (runnerfleet.agent.runner_release.CHECKSUMS)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.runner_sha256 == null || can(regex("^[0-9a-f]{64}$", coalesce(var.runner_sha256, "-")))
+    error_message = "runner_sha256 must be null or 64 lowercase hex digits (the checksum from the runner release notes)."
+  }
+}
+
+locals {
+  # Mirror of runnerfleet.agent.runner_release.CHECKSUMS (published SHA-256 per version).
+  runner_checksums = {
+    "2.329.0" = "194f1e1e4bd02f80b7e9633fc546084d8d4e19f3928a324d512ea53430102e1d"
+  }
+
+  runner_template = "${path.module}/../../templates/cloud-init.yaml.tftpl"
+
+  runner_template_vars = {
+    name                          = var.name
+    region                        = var.region
+    runner_version                = var.runner_version
+    runner_sha256                 = var.runner_sha256 != null ? var.runner_sha256 : lookup(local.runner_checksums, var.runner_version, "")
+    ephemeral                     = var.ephemeral
+    app_image                     = var.app_image
+    cloudwatch_config_parameter   = module.monitoring.cloudwatch_agent_config_parameter
+    registration_parameter_prefix = "/${var.name}/runners"
+    runner_name_prefix            = "${var.name}-runner"
+  }
+
+  default_labels = ["self-hosted", "linux", "x64"]
+
+  static_user_data = templatefile(local.runner_template, merge(local.runner_template_vars, {
+    pool          = "static"
+    runner_labels = join(",", distinct(concat(local.default_labels, var.runner_labels)))
+  }))
+
+  pool_user_data = {
+    for p in var.pools : p.name => templatefile(local.runner_template, merge(local.runner_template_vars, {
+      pool          = p.name
+      runner_labels = join(",", distinct(concat(local.default_labels, var.runner_labels, p.labels)))
+    }))
+  }
+}
+
+module "runner_fleet" {
+  source = "../../modules/runner-fleet"
+
+  name               = var.name
+  vpc_id             = module.network.vpc_id
+  vpc_cidr           = module.network.vpc_cidr
+  private_subnet_ids = module.network.private_subnet_ids
+
+  runner_mode            = var.runner_mode
+  runner_count           = var.runner_count
+  instance_type          = var.instance_type
+  ami_id                 = var.ami_id
+  root_volume_size       = var.root_volume_size
+  root_volume_type       = var.root_volume_type
+  root_volume_iops       = var.root_volume_iops
+  root_volume_throughput = var.root_volume_throughput
+  runner_labels          = var.runner_labels
+  ephemeral              = var.ephemeral
+  runner_version         = var.runner_version
+  app_image              = var.app_image
+  pools                  = var.pools
+
+  user_data      = local.static_user_data
+  pool_user_data = local.pool_user_data
+
+  ssh_ingress_cidrs  = var.ssh_ingress_cidrs
+  http_ingress_cidrs = var.http_ingress_cidrs
+  s3_bucket_names    = var.s3_bucket_names
+
+  log_group_arns              = module.monitoring.log_group_arns
+  cloudwatch_config_parameter = module.monitoring.cloudwatch_agent_config_parameter
+
+  tags = var.tags
+}
+
+output "runner_security_group_id" {
+  description = "Security group of the runner hosts."
+  value       = module.runner_fleet.security_group_id
+}
+
+output "runner_role_name" {
+  description = "IAM role of the runner hosts."
+  value       = module.runner_fleet.iam_role_name
+}
+
+output "runner_instance_profile_name" {
+  description = "Instance profile of the runner hosts."
+  value       = module.runner_fleet.instance_profile_name
+}
+
+output "runner_ami_id" {
+  description = "AMI the runner hosts boot from."
+  value       = module.runner_fleet.ami_id
+}
+
+output "runner_launch_template_ids" {
+  description = "Launch template per profile (static, or one per pool)."
+  value       = module.runner_fleet.launch_template_ids
+}
+
+output "runner_instance_ids" {
+  description = "Static mode: runner instance IDs in name order."
+  value       = module.runner_fleet.instance_ids
+}
+
+output "runner_names" {
+  description = "Static mode: runner names <name>-runner-01..NN."
+  value       = module.runner_fleet.instance_names
+}
+
+output "runner_private_ips" {
+  description = "Static mode: private IPs of the runner instances."
+  value       = module.runner_fleet.private_ips
+}
+
+output "runner_autoscaling_group_names" {
+  description = "Autoscaled mode: Auto Scaling group per pool."
+  value       = module.runner_fleet.autoscaling_group_names
+}
+
+output "runner_lifecycle_event_rule_name" {
+  description = "Autoscaled mode: EventBridge rule of the groups' lifecycle actions."
+  value       = module.runner_fleet.lifecycle_event_rule_name
+}
