@@ -17,6 +17,11 @@ module "monitoring" {
   alarm_sns_topic_arn = var.alarm_sns_topic_arn
   nat_gateway_ids     = module.network.nat_gateway_ids
   tags                = var.tags
+
+  # Per-host alarms and dashboard lines: instances in static mode, groups in autoscaled mode
+  # (the other list is empty).
+  instance_ids            = module.runner_fleet.instance_ids
+  autoscaling_group_names = module.runner_fleet.autoscaling_group_names
 }
 
 output "log_group_names" {
