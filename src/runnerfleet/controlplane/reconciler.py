@@ -14,6 +14,8 @@ Drift and the answer:
 - A registration parameter `/<name>/runners/<instance-id>` whose host is terminating or
   gone (after `parameter_grace`, since a parameter can be written before the host is
   visible), or older than `parameter_ttl`: deleted.
+- Scale-in by the scaler drains through GitHub: the host's runner is deleted first, and a
+  runner that took a job meanwhile (GitHub answers 422) keeps its host.
 - A queued job older than `queue_timeout`: asked of GitHub again (a lost `completed` event
   must not keep capacity forever; at most `max_refresh` per pass), and if its pool has less
   capacity than busy + queued jobs, the pool is scaled up at once (no cooldown). A job that
@@ -302,11 +304,34 @@ class Reconciler:
         try:
             if isinstance(action, ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob):
                 return Outcome(action, True, self._heal(action, facts))
+            if isinstance(action, TerminateInstance):
+                refused = self._deregister_first(action, facts)
+                if refused:
+                    return Outcome(action, True, refused)
             (outcome,) = self.fleet.execute([action], dict(facts.groups), facts.now)
             return outcome
         except Exception as exc:  # one failure must not stop the others; reported per action
             log.error("reconcile: %s failed: %s", type(action).__name__, exc)
             return Outcome(action, False, f"{type(exc).__name__}: {exc}")
+
+    def _deregister_first(self, action: TerminateInstance, facts: Facts) -> str | None:
+        """Scale-in drains through GitHub: the host's runner is deleted before the host goes.
+        GitHub refuses (422) when the runner took a job since the decision; then the host
+        stays and the reason is returned."""
+        from runnerfleet.github.errors import NotFoundError, ValidationError
+
+        host = next((h.instance for h in facts.hosts if h.instance.id == action.instance_id), None)
+        name = host.runner_name if host else None
+        runner = next((r for r in facts.runners if r.name == name), None)
+        if runner is None:
+            return None
+        try:
+            self.github.delete_runner(self.owner, self.repository, runner.id)
+        except NotFoundError:
+            return None
+        except ValidationError:
+            return f"kept {action.instance_id}: its runner {runner.name} took a job"
+        return None
 
     def _heal(
         self, action: ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob, facts: Facts

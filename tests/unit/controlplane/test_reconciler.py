@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from runnerfleet.controlplane.fleet import Fleet, GroupInfo, HostInfo
+from runnerfleet.controlplane.fleet import Fleet, GroupInfo, HostInfo, Outcome
 from runnerfleet.controlplane.queue import JobUpdate, MemoryJobStore
 from runnerfleet.controlplane.reconciler import (
     DeleteParameter,
@@ -33,7 +34,7 @@ from runnerfleet.controlplane.scaler import (
     TerminateInstance,
 )
 from runnerfleet.controlplane.ssm_store import RegistrationStore
-from runnerfleet.github.errors import NotFoundError
+from runnerfleet.github.errors import NotFoundError, ValidationError
 from runnerfleet.github.models import Runner, WorkflowJob
 
 NOW = 1_800_000_000.0
@@ -182,6 +183,7 @@ class FakeGitHub:
     runners: list[Runner]
     jobs: dict[int, WorkflowJob]
     deleted: list[int] = field(default_factory=list)
+    busy_on_delete: set[int] = field(default_factory=set)
 
     def list_runners(self, owner: str, repo: str | None = None) -> list[Runner]:
         return list(self.runners)
@@ -189,6 +191,8 @@ class FakeGitHub:
     def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> None:
         if runner_id not in {r.id for r in self.runners}:
             raise NotFoundError("runner not found")
+        if runner_id in self.busy_on_delete:
+            raise ValidationError("Bad request - Runner is currently running a job")
         self.deleted.append(runner_id)
         self.runners = [r for r in self.runners if r.id != runner_id]
 
@@ -340,3 +344,59 @@ def test_never_deletes_busy_runners_or_touches_booting_hosts(f: Facts) -> None:
         if isinstance(a, DeleteParameter) and a.instance_id in hosts:
             inst = hosts[a.instance_id]
             assert inst.state in ("shutting-down", "terminated") or "TTL" in a.reason
+
+
+@dataclass
+class StubFleet:
+    hosts_: list[HostInfo]
+    performed: list[Any] = field(default_factory=list)
+
+    def groups(self) -> dict[str, GroupInfo]:
+        return {"default": GroupInfo("rf-default", "default", 0, 4, len(self.hosts_))}
+
+    def hosts(self, groups: Any = None) -> list[HostInfo]:
+        return self.hosts_
+
+    def execute(self, actions: list[Any], groups: Any, now: float) -> list[Outcome]:
+        self.performed += actions
+        return [Outcome(a, True, "done") for a in actions]
+
+
+@dataclass
+class NoParameters:
+    def list(self) -> list[Any]:
+        return []
+
+
+def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -> None:
+    fleet = StubFleet([host("i-1", 5000), host("i-2", 5000)])
+    gh = FakeGitHub(
+        runners=[
+            Runner(1, "rf-runner-i-1", "linux", "online", False),
+            Runner(2, "rf-runner-i-2", "linux", "online", False),
+        ],
+        jobs={},
+        busy_on_delete={2},  # took a job after the runner list was read
+    )
+    rec = Reconciler(
+        S,
+        [POOL],
+        fleet,
+        gh,
+        "acme",
+        None,
+        NoParameters(),
+        MemoryJobStore(),  # type: ignore[arg-type]
+        ScalerSettings(scale_in_cooldown=0),
+        clock=lambda: NOW,
+    )
+    plan, outcomes = rec.run()
+    assert {a.instance_id for a in plan.actions if isinstance(a, TerminateInstance)} == {
+        "i-1",
+        "i-2",
+    }
+    assert all(o.ok for o in outcomes)
+    assert gh.deleted == [1]
+    assert [a.instance_id for a in fleet.performed] == ["i-1"]
+    kept = [o for o in outcomes if "took a job" in o.detail]
+    assert len(kept) == 1 and "rf-runner-i-2" in kept[0].detail
