@@ -8,12 +8,12 @@ violation fails the call at once, and teardown asserts none were recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from github_fakes import FakeClock
+from github_fakes import FakeClock, MakeClient
 
 from runnerfleet.github.client import AppAuth, GitHubClient, TokenAuth
 from runnerfleet.github.emulator import GitHubEmulator
@@ -33,9 +33,6 @@ def emulator(clock: FakeClock) -> Iterator[GitHubEmulator]:
     yield emu
     emu.stop()
     assert emu.spec_violations == [], "\n".join(emu.spec_violations)
-
-
-MakeClient = Callable[..., GitHubClient]
 
 
 @pytest.fixture

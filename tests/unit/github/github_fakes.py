@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+# A factory fixture: make_client(auth=None, **GitHubClient kwargs) -> GitHubClient
+MakeClient = Callable[..., Any]
+
 T0 = 1_800_000_000.0  # 2027-01-15; any fixed instant works
 
 

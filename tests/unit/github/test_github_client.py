@@ -9,8 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import jwt
 import pytest
-from conftest import MakeClient
-from github_fakes import FakeClock
+from github_fakes import FakeClock, MakeClient
 
 from runnerfleet.github import emulator_runner
 from runnerfleet.github.auth import AppAuth, TokenAuth, app_jwt

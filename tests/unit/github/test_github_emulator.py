@@ -7,8 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import MakeClient
-from github_fakes import FakeClock, HookReceiver
+from github_fakes import FakeClock, HookReceiver, MakeClient
 
 from runnerfleet.github import emulator_runner
 from runnerfleet.github.client import GitHubClient

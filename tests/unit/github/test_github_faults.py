@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MakeClient
-from github_fakes import FakeClock
+from github_fakes import FakeClock, MakeClient
 
 from runnerfleet.github import emulator_runner
 from runnerfleet.github.client import GitHubClient
