@@ -30,6 +30,9 @@ from runnerfleet.agent.settings import AgentSettings
 
 Reporter = Callable[[str], None]
 
+# Hosts simulated by this process (their agents run in daemon threads), by workdir.
+_LIVE: dict[Path, list[SimulatedHost]] = {}
+
 
 def _noop(_: str) -> None:
     return None
@@ -181,6 +184,7 @@ def simulate_hosts(
         host.thread = threading.Thread(target=host._run, name=f"agent-{iid}", daemon=True)
         host.thread.start()
         hosts.append(host)
+        _LIVE.setdefault(workdir.resolve(), []).append(host)
         report(f"simulated host {iid}: agent started")
     deadline = time.monotonic() + timeout
     for host in hosts:
@@ -209,17 +213,32 @@ def _confirm_in_emulator(
             time.sleep(0.1)
 
 
+def _is_standin(pid: int) -> bool:
+    """Only signal our own stand-ins, never a process that reused the pid."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"runnerfleet.agent.standin" in cmdline
+
+
 def stop_detached(workdir: Path) -> int:
-    """Stop detached stand-in runners left by earlier simulations; returns how many."""
+    """Stop the simulated hosts of `workdir`: this process's agents (drained like a shutdown)
+    and detached stand-in runners left by earlier processes; returns how many."""
     stopped = 0
+    for host in _LIVE.pop(workdir.resolve(), []):
+        if not host._done.is_set():
+            host.stop()
+            stopped += 1
     for pid_file in workdir.glob("*/runner.pid"):
         try:
             pid = int(pid_file.read_text(encoding="utf-8").strip())
         except (OSError, ValueError):
             continue
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGINT)
-            stopped += 1
+        if _is_standin(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
+                stopped += 1
         pid_file.unlink(missing_ok=True)
     return stopped
 
@@ -285,8 +304,11 @@ def sandbox_list_runners(cfg: Any, target: Any) -> list[dict[str, Any]]:
     registrar, _base_url, _workdir = _sandbox_parts(cfg, target)
     s = registrar.settings
     prefix = f"{cfg.name}-runner"
-    return [
-        {"id": r.id, "name": r.name, "status": r.status, "busy": r.busy, "labels": r.labels}
-        for r in registrar.github.list_runners(s.owner, s.repository)
-        if r.name.startswith(prefix)
-    ]
+    return sorted(
+        (
+            {"id": r.id, "name": r.name, "status": r.status, "busy": r.busy, "labels": r.labels}
+            for r in registrar.github.list_runners(s.owner, s.repository)
+            if r.name.startswith(prefix)
+        ),
+        key=lambda r: str(r["name"]),
+    )
