@@ -23,7 +23,10 @@ resource "aws_autoscaling_group" "pool" {
   desired_capacity      = each.value.desired_capacity
   vpc_zone_identifier   = var.private_subnet_ids
   protect_from_scale_in = true
-  health_check_type     = "EC2"
+  # Scale-in protection would otherwise make `terraform destroy` wait forever for protected
+  # instances; deleting the group terminates them together with it.
+  force_delete      = true
+  health_check_type = "EC2"
   enabled_metrics = [
     "GroupDesiredCapacity",
     "GroupInServiceInstances",
