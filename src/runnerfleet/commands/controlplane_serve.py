@@ -8,6 +8,7 @@ prints what it did, `--json` for scripts. Exit codes: 0 ok, 1 an action failed, 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -16,7 +17,8 @@ import typer
 from runnerfleet.commands.common import ConfigOpt, JsonOpt, SandboxOpt, handle_errors, load_config
 from runnerfleet.ui import EXIT_CONFIG, EXIT_FAILED, console, fail, print_json, redact
 
-DEFAULT_SECRET_ENV = "RUNNERFLEET_WEBHOOK_SECRET"  # noqa: S105 (a variable name, not a secret)
+# Not RUNNERFLEET_*: those are config overrides (runnerfleet.config.env_overrides).
+DEFAULT_SECRET_ENV = "GITHUB_WEBHOOK_SECRET"  # noqa: S105 (a variable name, not a secret)
 
 
 def plan_json(actions: list[Any], outcomes: list[Any], findings: list[str]) -> dict[str, Any]:
@@ -103,6 +105,7 @@ def serve(
     else:
         console().print(f"control plane listening on {url} (webhook: {url}/webhook)")
         console().print(f"target: {target.label}; press Ctrl-C to stop")
+    sys.stdout.flush()  # a supervising process reads the URL before the first request
     try:
         server.wait()
     except KeyboardInterrupt:

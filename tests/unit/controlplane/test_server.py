@@ -120,7 +120,7 @@ def test_cli_commands_are_registered_with_help() -> None:
 
 def test_cli_serve_rejects_bad_input(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("RUNNERFLEET_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
     runner = CliRunner()
     out = runner.invoke(_app(), ["serve", "--port", "70000"])
     assert out.exit_code == 2 and "--port" in out.output
@@ -256,3 +256,97 @@ def test_local_wiring_end_to_end_on_moto() -> None:
             # the new host is booting, the job is fresh, GitHub has no runner: no drift
             assert (plan.actions, plan.findings, outcomes) == ([], [], [])
             github.close()
+
+
+# ---- `serve` as a real process: config -> target endpoints (moto server) -> webhooks -------
+SERVE_SCRIPT = """
+import sys, typer
+from runnerfleet.commands import controlplane_serve
+app = typer.Typer()
+@app.callback()
+def _root() -> None:
+    pass
+controlplane_serve.register(app)
+app(sys.argv[1:])
+"""
+
+
+def test_serve_process_receives_emulator_webhooks(tmp_path: Any) -> None:
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto_server.start()
+    proc = None
+    try:
+        mhost, mport = moto_server.get_host_and_port()
+        endpoint = f"http://{mhost}:{mport}"
+        creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+        def client(service: str) -> Any:
+            return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **creds)
+
+        ec2, asg = client("ec2"), client("autoscaling")
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="rfs-runner", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )["LaunchTemplate"]
+        tags = {
+            "runnerfleet:fleet": "rfs",
+            "runnerfleet:role": "runner",
+            "runnerfleet:pool": "default",
+        }
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="rfs-default", MinSize=0, MaxSize=3, DesiredCapacity=0,
+            LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"},
+            AvailabilityZones=["us-east-1a"],
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
+        )  # fmt: skip
+        services = ["autoscaling", "ec2", "dynamodb", "ssm", "cloudwatch", "sts"]
+        endpoints = "\n".join(f'{s} = "{endpoint}"' for s in services)
+        (tmp_path / "runnerfleet.toml").write_text(
+            'name = "rfs"\n[github]\nowner = "acme"\n[runners]\nmode = "autoscaled"\n'
+            '[[runners.pools]]\nname = "default"\nmax_size = 3\n'
+            f"[aws.endpoints]\n{endpoints}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUNNERFLEET_"))}
+        env.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_CONFIG_FILE=str(tmp_path / "none"),
+            AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+            GITHUB_WEBHOOK_SECRET=SECRET,
+        )
+        args = ["serve", "--aws", "--port", "0", "--json", "--reconcile-every", "0"]
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE_SCRIPT, *args],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        # the URL document is printed and flushed at once: wait for it, then read it whole
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready and proc.poll() is None, proc.stderr.read() if proc.poll() else "timeout"
+        lines = [proc.stdout.readline()]
+        while lines[-1] and lines[-1].rstrip() != "}":
+            lines.append(proc.stdout.readline())
+        info = json.loads("".join(lines))
+        assert info["url"].startswith("http://127.0.0.1:")
+        with GitHubEmulator(webhook_url=info["webhook"], webhook_secret=SECRET) as gh:
+            gh.add_installation("acme")
+            gh.enqueue_job("acme", "app", ["self-hosted", "linux"])
+            gh.flush_webhooks()
+            assert [d.status for d in gh.deliveries.values()] == [200]
+        group = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]
+        assert group["DesiredCapacity"] == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        assert SECRET not in proc.stderr.read()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        moto_server.stop()
