@@ -137,3 +137,16 @@ def test_imds_v2_client() -> None:
         fake.server.shutdown()
     with pytest.raises(ImdsError, match="token request"):
         ImdsClient("http://127.0.0.1:9", timeout=0.5).instance_id()
+
+
+def test_agent_entry_point_names_a_missing_setting() -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "RUNNERFLEET_REGION": "us-east-1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "runnerfleet.agent"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "RUNNERFLEET_NAME is not set" in result.stderr
+    assert "/etc/runnerfleet/host.env" in result.stderr

@@ -296,3 +296,9 @@ def test_runner_install_with_matching_checksum_installs(tmp_path: Path) -> None:
     assert f"sha256 {actual} verified" in result.stdout
     bad = _run_install(tmp_path, tarball, "not-a-digest")
     assert bad.returncode == 2 and "is not a SHA-256 hex digest" in bad.stderr
+
+
+def test_hosts_install_the_agent_of_this_release(rendered: tuple[str, dict[str, Any]]) -> None:
+    import runnerfleet
+
+    assert f"RUNNERFLEET_AGENT_VERSION={runnerfleet.__version__}\n" in rendered[0]
