@@ -83,6 +83,9 @@ def test_reads_groups_and_hosts_of_this_fleet_only(aws: tuple[Any, Any]) -> None
         assert h.instance.state in ("pending", "running")
         assert h.instance.runner_name == f"rf-runner-default-{h.instance.id}"
         assert h.asg_name == "rf-default"
+    # a runner name recorded as a tag wins over the derived one
+    fleet.tag_runner(hosts[0].instance.id, "rf-runner-custom")
+    assert fleet.hosts(groups)[0].instance.runner_name == "rf-runner-custom"
     # a pool with no group: the action fails and says how to fix it
     (out,) = fleet.execute([SetDesiredCapacity("arm", 1)], groups, NOW)
     assert not out.ok
