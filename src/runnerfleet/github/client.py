@@ -60,6 +60,7 @@ from runnerfleet.github.models import (
     WorkflowJob,
     WorkflowRun,
 )
+from runnerfleet.github.tls import shared_ssl_context
 
 __all__ = [
     "API_VERSION",
@@ -164,11 +165,14 @@ class GitHubClient:
         if transport is None and os.environ.get(VALIDATE_ENV) == "1":
             from runnerfleet.github.spec import ValidatingTransport
 
-            transport = ValidatingTransport(httpx.HTTPTransport(), self.api_url)
+            transport = ValidatingTransport(
+                httpx.HTTPTransport(verify=shared_ssl_context()), self.api_url
+            )
         self._http = httpx.Client(
             base_url=self.api_url,
             timeout=timeout,
             transport=transport,
+            verify=shared_ssl_context(),
             headers={
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,

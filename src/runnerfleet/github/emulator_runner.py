@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from runnerfleet.github.models import Runner
+from runnerfleet.github.tls import shared_ssl_context
 
 
 class RunnerProtocolError(Exception):
@@ -96,7 +97,7 @@ class RunnerSession:
 
 def connect(encoded_jit_config: str, *, timeout: float = 10.0) -> RunnerSession:
     config = decode_jit_config(encoded_jit_config)
-    http = httpx.Client(base_url=str(config["url"]), timeout=timeout)
+    http = httpx.Client(base_url=str(config["url"]), timeout=timeout, verify=shared_ssl_context())
     try:
         data = _post(http, "/connect", {"credential": config["credential"]})
     except Exception:
@@ -116,7 +117,7 @@ def connect_with_registration_token(
     ephemeral: bool = False,
     timeout: float = 10.0,
 ) -> RunnerSession:
-    http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+    http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, verify=shared_ssl_context())
     body = {
         "owner": owner,
         "repo": repo,

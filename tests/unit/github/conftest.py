@@ -18,6 +18,7 @@ from github_fakes import FakeClock, MakeClient
 from runnerfleet.github.client import AppAuth, GitHubClient, TokenAuth
 from runnerfleet.github.emulator import GitHubEmulator
 from runnerfleet.github.spec import ValidatingTransport
+from runnerfleet.github.tls import shared_ssl_context
 
 
 @pytest.fixture
@@ -40,7 +41,8 @@ def make_client(emulator: GitHubEmulator, clock: FakeClock) -> Iterator[MakeClie
     made: list[tuple[GitHubClient, ValidatingTransport]] = []
 
     def make(auth: AppAuth | TokenAuth | None = None, **kwargs: Any) -> GitHubClient:
-        transport = ValidatingTransport(httpx.HTTPTransport(), emulator.url)
+        inner = httpx.HTTPTransport(verify=shared_ssl_context())
+        transport = ValidatingTransport(inner, emulator.url)
         kwargs.setdefault("clock", clock)
         kwargs.setdefault("sleep", clock.sleep)
         client = GitHubClient(

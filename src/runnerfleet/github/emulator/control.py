@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from runnerfleet.github.models import Runner
+from runnerfleet.github.tls import shared_ssl_context
 
 
 class EmulatorControl:
@@ -14,7 +15,9 @@ class EmulatorControl:
 
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=f"{self.base_url}/_emulator", timeout=timeout)
+        self._http = httpx.Client(
+            base_url=f"{self.base_url}/_emulator", timeout=timeout, verify=shared_ssl_context()
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -18,6 +18,7 @@ import httpx
 from runnerfleet.github.emulator import bodies
 from runnerfleet.github.emulator.rest import RestApi
 from runnerfleet.github.emulator.state import JobRec
+from runnerfleet.github.tls import shared_ssl_context
 
 log = logging.getLogger(__name__)
 HOOK_ID = 424242
@@ -114,7 +115,7 @@ class WebhookSender:
         self._queue: queue.Queue[Delivery | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._http = httpx.Client(timeout=10.0)
+        self._http = httpx.Client(timeout=10.0, verify=shared_ssl_context())
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="emulator-webhooks", daemon=True)

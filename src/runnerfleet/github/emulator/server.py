@@ -67,6 +67,14 @@ def _app_key_pem() -> str:
     ).decode()
 
 
+@lru_cache(maxsize=1)
+def _app_public_key() -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(_app_key_pem().encode(), password=None)
+    return key.public_key()
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -154,10 +162,7 @@ class GitHubEmulator:
 
     @staticmethod
     def _public_key() -> Any:
-        from cryptography.hazmat.primitives import serialization
-
-        key = serialization.load_pem_private_key(_app_key_pem().encode(), password=None)
-        return key.public_key()
+        return _app_public_key()
 
     # ------------------------------------------------------------- lifecycle
 
