@@ -263,24 +263,19 @@ run "interface_endpoints_and_flow_logs" {
   }
 }
 
-run "rejects_bad_nat_mode" {
+# Independent bad inputs in one run: each listed variable must report its own error.
+run "rejects_bad_input" {
   command = plan
 
   variables {
-    nat_mode = "none"
+    name                    = "Bad_Name"
+    vpc_cidr                = "10.0.0.0/33"
+    nat_mode                = "none"
+    flow_log_retention_days = 42
+    availability_zones      = ["us-east-1"]
   }
 
-  expect_failures = [var.nat_mode]
-}
-
-run "rejects_bad_vpc_cidr" {
-  command = plan
-
-  variables {
-    vpc_cidr = "10.0.0.0/33"
-  }
-
-  expect_failures = [var.vpc_cidr]
+  expect_failures = [var.name, var.vpc_cidr, var.nat_mode, var.flow_log_retention_days, var.availability_zones]
 }
 
 run "rejects_public_subnet_count_mismatch" {
@@ -305,16 +300,6 @@ run "rejects_private_subnet_count_mismatch" {
   expect_failures = [var.private_subnet_cidrs]
 }
 
-run "rejects_bad_zone_name" {
-  command = plan
-
-  variables {
-    availability_zones = ["us-east-1"]
-  }
-
-  expect_failures = [var.availability_zones]
-}
-
 run "rejects_duplicate_subnet_cidrs" {
   command = plan
 
@@ -323,24 +308,4 @@ run "rejects_duplicate_subnet_cidrs" {
   }
 
   expect_failures = [var.private_subnet_cidrs]
-}
-
-run "rejects_bad_name" {
-  command = plan
-
-  variables {
-    name = "Bad_Name"
-  }
-
-  expect_failures = [var.name]
-}
-
-run "rejects_bad_retention" {
-  command = plan
-
-  variables {
-    flow_log_retention_days = 42
-  }
-
-  expect_failures = [var.flow_log_retention_days]
 }
