@@ -138,6 +138,11 @@ run "static_three_runners" {
   }
 
   assert {
+    condition     = length([for s in data.aws_iam_policy_document.runner.statement : s if s.sid == "ConfiguredBucketObjects"]) == 0
+    error_message = "no S3 permission when no bucket is configured"
+  }
+
+  assert {
     condition     = aws_iam_role_policy_attachment.ssm_core.policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     error_message = "the Session Manager core policy is attached"
   }
@@ -174,11 +179,17 @@ run "volume_and_ami_settings" {
   }
 }
 
-run "ssh_exactly_the_configured_cidr" {
+run "ssh_and_http_configured" {
   command = apply
 
   variables {
-    ssh_ingress_cidrs = ["203.0.113.7/32"]
+    ssh_ingress_cidrs  = ["203.0.113.7/32"]
+    http_ingress_cidrs = ["0.0.0.0/0"]
+  }
+
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.http : "${r.from_port}:${r.cidr_ipv4}"]) == toset(["80:0.0.0.0/0", "443:0.0.0.0/0"])
+    error_message = "an explicitly configured 0.0.0.0/0 is honoured (opt-in)"
   }
 
   assert {
@@ -194,19 +205,6 @@ run "ssh_exactly_the_configured_cidr" {
       aws_vpc_security_group_ingress_rule.ssh["203.0.113.7/32"].ip_protocol == "tcp"
     )
     error_message = "the SSH rule allows exactly 22/tcp from the configured /32"
-  }
-}
-
-run "http_ingress_configured" {
-  command = plan
-
-  variables {
-    http_ingress_cidrs = ["0.0.0.0/0"]
-  }
-
-  assert {
-    condition     = toset([for r in aws_vpc_security_group_ingress_rule.http : "${r.from_port}:${r.cidr_ipv4}"]) == toset(["80:0.0.0.0/0", "443:0.0.0.0/0"])
-    error_message = "an explicitly configured 0.0.0.0/0 is honoured (opt-in)"
   }
 }
 
@@ -268,33 +266,24 @@ run "iam_scoped" {
   }
 }
 
-run "no_s3_statement_without_buckets" {
-  command = plan
-
-  assert {
-    condition     = length([for s in data.aws_iam_policy_document.runner.statement : s if s.sid == "ConfiguredBucketObjects"]) == 0
-    error_message = "no S3 permission when no bucket is configured"
-  }
-}
-
-run "rejects_bad_runner_mode" {
+# Independent bad inputs in one run: each listed variable must report its own error.
+run "rejects_bad_input" {
   command = plan
 
   variables {
-    runner_mode = "serverless"
+    runner_mode       = "serverless"
+    runner_count      = 101
+    root_volume_type  = "standard"
+    root_volume_size  = 4
+    ssh_ingress_cidrs = ["my-laptop"]
+    user_data         = "echo hello"
+    ami_id            = "ubuntu-22.04"
   }
 
-  expect_failures = [var.runner_mode]
-}
-
-run "rejects_runner_count_out_of_range" {
-  command = plan
-
-  variables {
-    runner_count = 101
-  }
-
-  expect_failures = [var.runner_count]
+  expect_failures = [
+    var.runner_mode, var.runner_count, var.root_volume_type, var.root_volume_size,
+    var.ssh_ingress_cidrs, var.user_data, var.ami_id,
+  ]
 }
 
 run "rejects_throughput_on_gp2" {
@@ -306,54 +295,4 @@ run "rejects_throughput_on_gp2" {
   }
 
   expect_failures = [var.root_volume_throughput]
-}
-
-run "rejects_bad_volume_type" {
-  command = plan
-
-  variables {
-    root_volume_type = "standard"
-  }
-
-  expect_failures = [var.root_volume_type]
-}
-
-run "rejects_small_volume" {
-  command = plan
-
-  variables {
-    root_volume_size = 4
-  }
-
-  expect_failures = [var.root_volume_size]
-}
-
-run "rejects_bad_ssh_cidr" {
-  command = plan
-
-  variables {
-    ssh_ingress_cidrs = ["my-laptop"]
-  }
-
-  expect_failures = [var.ssh_ingress_cidrs]
-}
-
-run "rejects_non_cloud_init_user_data" {
-  command = plan
-
-  variables {
-    user_data = "echo hello"
-  }
-
-  expect_failures = [var.user_data]
-}
-
-run "rejects_bad_ami_id" {
-  command = plan
-
-  variables {
-    ami_id = "ubuntu-22.04"
-  }
-
-  expect_failures = [var.ami_id]
 }
