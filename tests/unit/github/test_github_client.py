@@ -273,6 +273,9 @@ def test_bad_input_is_named() -> None:
         AppAuth("1", "not a key")
     with pytest.raises(ValueError, match="token"):
         TokenAuth(" ")
+    broken = AppAuth("1", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----")
+    with pytest.raises(ValueError, match="could not be loaded"):
+        app_jwt(broken, 0.0)
     client = _mock_client(lambda r: httpx.Response(500))
     with pytest.raises(ValueError, match="owner"):
         client.list_runners("acme/app")
