@@ -34,7 +34,8 @@ COMMAND_MODULES = (
     "runnerfleet.commands.state",  # backend bootstrap, state versions/restore/lock/unlock
     "runnerfleet.commands.github",  # github-emulator
     "runnerfleet.commands.render",  # render user-data
-    "runnerfleet.commands.controlplane",  # serve, registrar, reconcile
+    "runnerfleet.commands.controlplane",  # registrar run-once
+    "runnerfleet.commands.controlplane_serve",  # serve, reconcile
 )
 
 

@@ -9,8 +9,11 @@ emulator.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,21 @@ Confirm = Callable[[PlanResult], bool]
 
 def _noop(_: str) -> None:
     return None
+
+
+@contextlib.contextmanager
+def _stdout_to(path: Path) -> Iterator[None]:
+    """Point file descriptor 1 (inherited by child processes) at `path` for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @dataclass
@@ -136,7 +154,8 @@ class Deployment:
         else:
             result.outputs = self.terraform().output()
         if self.target.sandbox is not None:
-            result.runners = self.bring_runners_online()
+            self.bring_runners_online()
+            result.runners = self.github_runners()
         return result
 
     def bring_runners_online(self) -> list[dict[str, Any]]:
@@ -145,7 +164,13 @@ class Deployment:
             sim = importlib.import_module("runnerfleet.agent.simulate")
         except ModuleNotFoundError:
             return []
-        runners: list[dict[str, Any]] = sim.sandbox_bring_online(self.cfg, self.target, self.report)
+        # Simulated hosts start long-lived stand-in runner processes: their output goes to a
+        # log file, never to this command's stdout (which may carry --json output).
+        log = self.target.home / "simulated-hosts.log"
+        with _stdout_to(log):
+            runners: list[dict[str, Any]] = sim.sandbox_bring_online(
+                self.cfg, self.target, self.report
+            )
         return runners
 
     def deregister_runners(self) -> int:

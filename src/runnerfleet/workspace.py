@@ -21,7 +21,47 @@ BACKEND_NAME = "backend.tfbackend"
 
 # Sandbox-only override files, keyed by the folder (relative to infra/) they go into.
 # Each holds the moto workarounds listed in DESIGN.md §5 for resources of that module.
-SANDBOX_MODULE_OVERRIDES: dict[str, str] = {}
+SANDBOX_MODULE_OVERRIDES: dict[str, str] = {
+    "modules/runner-fleet": """\
+# Sandbox only (written by runnerfleet, never deployed): moto workarounds, DESIGN.md §5.
+resource "aws_instance" "runner" {
+  # moto does not implement MonitorInstances (detailed monitoring); the apply would hang.
+  monitoring = false
+}
+
+resource "aws_autoscaling_group" "pool" {
+  # moto never finishes deleting a group with scale-in protection.
+  force_delete = true
+  # moto's rounding of percentages launches fewer instances than asked: do not wait for them.
+  wait_for_capacity_timeout = "0"
+
+  lifecycle {
+    # moto wipes the mixed instances policy on update, so it would re-plan forever.
+    ignore_changes = [desired_capacity, mixed_instances_policy]
+  }
+}
+
+resource "aws_autoscaling_lifecycle_hook" "launch" {
+  lifecycle {
+    # moto returns fixed target/role ARNs.
+    ignore_changes = [notification_target_arn, role_arn]
+  }
+}
+
+resource "aws_autoscaling_lifecycle_hook" "termination" {
+  lifecycle {
+    ignore_changes = [notification_target_arn, role_arn]
+  }
+}
+
+resource "aws_autoscaling_policy" "cpu" {
+  lifecycle {
+    # moto re-reads target tracking noisily.
+    ignore_changes = [target_tracking_configuration]
+  }
+}
+""",
+}
 
 
 class WorkspaceError(Exception):
