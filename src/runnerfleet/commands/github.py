@@ -40,13 +40,13 @@ def github_emulator(
         ),
     ] = None,
     validate: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--validate/--no-validate",
             help="Check every response and webhook against GitHub's OpenAPI description "
-            "(needs the dev extras).",
+            "(needs the dev extras). Default: on when RFLEET_GITHUB_SPEC_VALIDATE=1.",
         ),
-    ] = False,
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Run a local GitHub (REST API, runners, job queue, webhooks) until interrupted."""

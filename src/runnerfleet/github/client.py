@@ -9,7 +9,7 @@ loads its CLI (~280 ms total). githubkit 0.16.1 was tried first: in a clean `pip
 directory it failed to import (hishel API mismatch), and it generates pydantic models for the
 whole API, so httpx + PyJWT it is.
 
-Test hook: with RUNNERFLEET_GITHUB_SPEC_VALIDATE=1 and no explicit transport, every exchange
+Test hook: with RFLEET_GITHUB_SPEC_VALIDATE=1 and no explicit transport, every exchange
 is checked against GitHub's OpenAPI description (runnerfleet.github.spec); a mismatch raises
 SpecViolation. Production never sets it.
 
@@ -86,7 +86,8 @@ __all__ = [
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
-VALIDATE_ENV = "RUNNERFLEET_GITHUB_SPEC_VALIDATE"
+# Not RUNNERFLEET_*: config.py reads every RUNNERFLEET_* variable as a fleet setting.
+VALIDATE_ENV = "RFLEET_GITHUB_SPEC_VALIDATE"
 ETAG_CACHE_SIZE = 512
 log = logging.getLogger(__name__)
 

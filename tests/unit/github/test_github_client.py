@@ -168,12 +168,12 @@ def test_env_switch_validates_clients_without_a_transport(
 ) -> None:
     from runnerfleet.github.spec import ValidatingTransport
 
-    monkeypatch.setenv("RUNNERFLEET_GITHUB_SPEC_VALIDATE", "1")
+    monkeypatch.setenv("RFLEET_GITHUB_SPEC_VALIDATE", "1")
     with GitHubClient(emulator.url, TokenAuth(emulator.pat)) as client:
         assert isinstance(client._http._transport, ValidatingTransport)
         client.list_runners("acme")
         assert client._http._transport.checked == 1
-    monkeypatch.delenv("RUNNERFLEET_GITHUB_SPEC_VALIDATE")
+    monkeypatch.delenv("RFLEET_GITHUB_SPEC_VALIDATE")
     with GitHubClient(emulator.url, TokenAuth(emulator.pat)) as client:
         assert not isinstance(client._http._transport, ValidatingTransport)
 

@@ -2,7 +2,7 @@
 
 A stdlib ThreadingHTTPServer bound to a loopback address. REST routes live in `rest`,
 runner and control routes (under /_emulator/) in `private`; this module is the plumbing
-around them. With `validate=True` (or RUNNERFLEET_GITHUB_SPEC_VALIDATE=1) every REST
+around them. With `validate=True` (or RFLEET_GITHUB_SPEC_VALIDATE=1) every REST
 exchange and every webhook body is checked against GitHub's OpenAPI description and
 violations are collected in `spec_violations` (the test suite asserts it stays empty) and
 the offending response is replaced by HTTP 599 naming the violation, which no client
@@ -47,7 +47,8 @@ API_VERSION = "2022-11-28"
 RATE_LIMIT = 5000
 RATE_WINDOW_SECONDS = 3600.0
 JWT_MAX_LIFETIME_SECONDS = 600 + 60  # GitHub allows exp <= 10 min ahead; 60 s clock skew
-VALIDATE_ENV = "RUNNERFLEET_GITHUB_SPEC_VALIDATE"
+# Not RUNNERFLEET_*: config.py reads every RUNNERFLEET_* variable as a fleet setting.
+VALIDATE_ENV = "RFLEET_GITHUB_SPEC_VALIDATE"
 MAX_BODY_BYTES = 5 * 1024 * 1024
 CHECKED_HEADER = "x-runnerfleet-spec-checked"
 SPEC_VIOLATION_STATUS = 599
