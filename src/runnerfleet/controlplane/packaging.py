@@ -116,3 +116,26 @@ def build_package(
         partial.replace(out)
     data = out.read_bytes()
     return Package(out, hashlib.sha256(data).hexdigest(), count, len(data))
+
+
+def sources_digest(with_dependencies: bool) -> str:
+    """Digest of what goes into the package (sources, dependency pins, the flag)."""
+    h = hashlib.sha256(f"deps={with_dependencies};{DEPENDENCIES}".encode())
+    for path, name in source_files():
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def ensure_package(out: Path, *, with_dependencies: bool = False) -> Package:
+    """Build `out` unless it already holds these sources (a `.sources` file beside it says);
+    what `runnerfleet up` calls before plan so Terraform finds the zip."""
+    stamp = out.with_name(out.name + ".sources")
+    digest = sources_digest(with_dependencies)
+    if out.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
+        data = out.read_bytes()
+        with zipfile.ZipFile(out) as zf:
+            count = len(zf.namelist())
+        return Package(out.resolve(), hashlib.sha256(data).hexdigest(), count, len(data))
+    pkg = build_package(out, with_dependencies=with_dependencies)
+    stamp.write_text(digest, encoding="utf-8")
+    return pkg

@@ -56,3 +56,16 @@ def test_cli_package_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["path"] == str(out.resolve()) and doc["files"] > 10 and len(doc["sha256"]) == 64
+
+
+def test_ensure_package_rebuilds_only_when_sources_change(tmp_path: Path) -> None:
+    from runnerfleet.controlplane.packaging import ensure_package
+
+    out = tmp_path / "build" / "control-plane.zip"
+    first = ensure_package(out)
+    mtime = out.stat().st_mtime_ns
+    again = ensure_package(out)
+    assert again.sha256 == first.sha256 and out.stat().st_mtime_ns == mtime
+    (tmp_path / "build" / "control-plane.zip.sources").write_text("stale")
+    rebuilt = ensure_package(out)
+    assert rebuilt.sha256 == first.sha256 and out.stat().st_mtime_ns != mtime
