@@ -343,7 +343,8 @@ class GitHubClient:
                         while len(self._etags) > ETAG_CACHE_SIZE:
                             self._etags.popitem(last=False)
                 return resp
-            if resp.status_code == 401 and auth != "jwt" and not refreshed_auth:
+            app_token = isinstance(self._auth, AppAuth) and auth != "jwt"
+            if resp.status_code == 401 and app_token and not refreshed_auth:
                 refreshed_auth = True  # installation token revoked or expired early
                 self._invalidate_token()
                 continue
@@ -364,6 +365,8 @@ class GitHubClient:
                 last_error = RateLimitError(
                     f"rate limited: {decision.reason}", resp.status_code, method=method, path=path
                 )
+            if attempt >= self._max_retries:
+                break
             log.warning(
                 "github %s %s: %s; retrying in %.1fs (attempt %d/%d)",
                 method,
@@ -373,8 +376,7 @@ class GitHubClient:
                 attempt + 1,
                 self._max_retries,
             )
-            if attempt < self._max_retries:
-                self._sleep(decision.delay)
+            self._sleep(decision.delay)
         assert last_error is not None
         raise last_error
 

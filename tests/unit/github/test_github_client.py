@@ -103,6 +103,7 @@ def test_personal_access_token(make_client: MakeClient, emulator: GitHubEmulator
     with pytest.raises(AuthError) as err:
         bad.list_runners("acme")
     assert err.value.status == 401
+    assert [s for _, _, s in emulator.request_log].count(401) == 1  # no pointless retry
 
 
 def test_runner_lifecycle(client: GitHubClient, emulator: GitHubEmulator) -> None:
