@@ -6,7 +6,8 @@ returns actions. `Registrar` gathers the facts, runs the actions and reports wha
 
 Rules: a live instance (pending/running, or launching in its ASG) with no claim and no
 parameter gets one registration: a JIT config (ephemeral fleets) or a registration token
-(persistent), written as SecureString `/<name>/runners/<instance-id>`. A gone instance
+(persistent), written as SecureString `/<name>/runners/<instance-id>`; an unconsumed token is
+replaced before its hour runs out. A gone instance
 (shutting-down/terminated, or terminating in its ASG) loses its parameter and its idle GitHub
 runner. Pending lifecycle actions are completed with CONTINUE after the registration exists.
 Duplicate events collapse to one action per instance; claims make it exactly-once across
@@ -101,6 +102,8 @@ class RegistrarSettings:
     pool_labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     runner_group_id: int = 1
     parameter_grace: timedelta = timedelta(minutes=10)
+    # Registration tokens live one hour: an unconsumed one is replaced before it expires.
+    token_refresh: timedelta = timedelta(minutes=50)
     kms_key_id: str | None = None
 
     @property
@@ -224,7 +227,17 @@ def decide(
         live = not gone and (state in LIVE_STATES or "launching" in transitions)
         if live and inst is not None:
             registered = facts.runners is not None and _in_use(facts.runners, inst.runner_name)
-            if (
+            modified = facts.parameters.get(instance_id)
+            stale_token = (
+                not settings.ephemeral
+                and modified is not None
+                and modified <= facts.now - settings.token_refresh
+            )
+            if stale_token and not registered:
+                actions.append(DeleteParameter(instance_id, "unused registration token expires"))
+                actions.append(Forget(instance_id))
+                actions.append(Issue(instance_id, inst.runner_name, inst.pool))
+            elif (
                 instance_id not in facts.claimed
                 and instance_id not in facts.parameters
                 and not registered

@@ -133,3 +133,18 @@ def test_labels_include_defaults_configured_and_pool_labels_once() -> None:
     )
     assert s.labels_for("gpu") == ["self-hosted", "linux", "x64", "big", "cuda"]
     assert s.registration_url == "https://github.com/o"
+
+
+def test_unconsumed_registration_token_is_replaced_before_it_expires() -> None:
+    old, fresh = NOW - timedelta(minutes=55), NOW - timedelta(minutes=5)
+    ev = [InstanceEvent("i-1", state="running")]
+    stale = facts({"i-1": "running"}, parameters={"i-1": old}, claimed={"i-1"})
+    assert decide(ev, stale, SETTINGS, scan=False) == [
+        DeleteParameter("i-1", "unused registration token expires"),
+        Forget("i-1"),
+        Issue("i-1", "rf-runner-01", "static"),
+    ]
+    ok = facts({"i-1": "running"}, parameters={"i-1": fresh}, claimed={"i-1"})
+    assert decide(ev, ok, SETTINGS, scan=False) == []
+    ephemeral = RegistrarSettings(name="rf", owner="acme", repository="app", ephemeral=True)
+    assert decide(ev, stale, ephemeral, scan=False) == []  # JIT configs do not expire so
