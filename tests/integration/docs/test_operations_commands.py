@@ -335,9 +335,9 @@ def project(tmp_path: Path) -> Iterator[Path]:
             [_cli(), "down", "--yes"],
             cwd=proj,
             env=_environment(proj),
-            input="y\n",
-            capture_output=True,
-            text=True,
+            input=b"y\n",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             timeout=300,
             check=False,
         )
@@ -371,23 +371,29 @@ def test_every_operations_command_runs_in_the_sandbox(project: Path) -> None:
             hook(project)
         argv = substitute(cmd, last_json)
         t0 = time.monotonic()
-        try:
-            proc = subprocess.run(
-                [exe, *argv[1:]],
-                cwd=project,
-                env=env,
-                input="y\n",
-                capture_output=True,
-                text=True,
-                timeout=COMMAND_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-            pytest.fail(
-                f"docs/operations.md line {cmd.line}: `{' '.join(argv)}` did not finish in "
-                f"{COMMAND_TIMEOUT_S}s\n--- stderr (tail)\n{err[-3000:]}\n--- so far\n{log()}"
-            )
+        # Output goes to files, not pipes: the sandbox leaves background processes (the
+        # emulators, simulated hosts) that would hold a pipe open after the command exits.
+        out_path, err_path = project.parent / "cmd.out", project.parent / "cmd.err"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            try:
+                proc = subprocess.run(
+                    [exe, *argv[1:]],
+                    cwd=project,
+                    env=env,
+                    input=b"y\n",
+                    stdout=out,
+                    stderr=err,
+                    timeout=COMMAND_TIMEOUT_S,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                tail = err_path.read_text(errors="replace")[-3000:]
+                pytest.fail(
+                    f"docs/operations.md line {cmd.line}: `{' '.join(argv)}` did not finish "
+                    f"in {COMMAND_TIMEOUT_S}s\n--- stderr (tail)\n{tail}\n--- so far\n{log()}"
+                )
+        proc.stdout = out_path.read_text(errors="replace")
+        proc.stderr = err_path.read_text(errors="replace")
         ran.append(Ran(cmd, argv, proc.returncode, time.monotonic() - t0, proc.stdout, proc.stderr))
         ok = {0, 3} if cmd.subcommand == "plan" else {0}
         assert proc.returncode in ok, (
