@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OWNER, REPO, FakeImds, FaultProxy, launch_runners
+from hosts_support import OWNER, REPO, FakeImds, FaultProxy, launch_runners
 
 from runnerfleet.agent import standin
 from runnerfleet.agent.agent import Agent

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import launch_runners
+from hosts_support import launch_runners
 
 from runnerfleet.agent import simulate
 from runnerfleet.config import validate

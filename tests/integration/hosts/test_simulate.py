@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import OWNER, REPO, launch_runners
+from hosts_support import OWNER, REPO, launch_runners
 
 from runnerfleet.agent.decisions import State
 from runnerfleet.agent.simulate import simulate_hosts
