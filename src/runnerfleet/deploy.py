@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runnerfleet.config import FleetConfig, to_tfvars
+from runnerfleet.redaction import redact
 from runnerfleet.target import Target
 from runnerfleet.terraform import PlanResult, Terraform, write_cli_config
 from runnerfleet.workspace import SANDBOX_MODULE_OVERRIDES, Workspace
@@ -32,18 +33,35 @@ def _noop(_: str) -> None:
 
 
 @contextlib.contextmanager
-def _stdout_to(path: Path) -> Iterator[None]:
-    """Point file descriptor 1 (inherited by child processes) at `path` for a while."""
+def _child_output_to(path: Path) -> Iterator[Reporter]:
+    """Point file descriptors 1 and 2 (inherited by child processes) at `path` for a while.
+
+    Long-lived children (the sandbox's stand-in runners) must not hold this command's
+    stdout/stderr open: a caller reading them would wait for ever. Progress lines still reach
+    the real stderr through the reporter this yields.
+    """
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
     with open(path, "ab") as fh:
         os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+    real_err = os.fdopen(os.dup(saved_err), "w", encoding="utf-8", errors="replace")
+
+    def to_real_stderr(line: str) -> None:
+        real_err.write(redact(line) + "\n")
+        real_err.flush()
+
     try:
-        yield
+        yield to_real_stderr
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        real_err.close()
 
 
 @dataclass
@@ -167,10 +185,8 @@ class Deployment:
         # Simulated hosts start long-lived stand-in runner processes: their output goes to a
         # log file, never to this command's stdout (which may carry --json output).
         log = self.target.home / "simulated-hosts.log"
-        with _stdout_to(log):
-            runners: list[dict[str, Any]] = sim.sandbox_bring_online(
-                self.cfg, self.target, self.report
-            )
+        with _child_output_to(log) as report:
+            runners: list[dict[str, Any]] = sim.sandbox_bring_online(self.cfg, self.target, report)
         return runners
 
     def deregister_runners(self) -> int:
