@@ -195,6 +195,14 @@ class PoolConfig(_Model):
 
     @model_validator(mode="after")
     def _sizes(self) -> PoolConfig:
+        if self.warm_pool_size > 0 and (
+            len(self.instance_types) > 1 or self.on_demand_percentage_above_base < 100
+        ):
+            raise ValueError(
+                "a warm pool cannot be combined with spot or several instance types (AWS rule); "
+                "set warm_pool_size = 0, or one instance type with on_demand_percentage_above_base "
+                "= 100"
+            )
         if self.min_size > self.max_size:
             raise ValueError(f"min_size ({self.min_size}) is above max_size ({self.max_size})")
         if self.desired_capacity is not None and not (
@@ -326,7 +334,8 @@ class MonitoringConfig(_Model):
     @field_validator("log_retention_days")
     @classmethod
     def _ret(cls, v: int) -> int:
-        allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
+        allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                   2192, 2557, 2922, 3288, 3653]  # fmt: skip
         if v not in allowed:
             raise ValueError(f"{v} is not a CloudWatch retention; pick one of {allowed}")
         return v
@@ -597,7 +606,9 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "github_url": cfg.github.url,
         "github_owner": cfg.github.owner,
         "github_repository": cfg.github.repository,
+        "github_auth": cfg.github.auth,
         "log_retention_days": cfg.monitoring.log_retention_days,
         "alarm_sns_topic_arn": cfg.monitoring.alarm_sns_topic_arn,
+        "log_kms_key_arn": cfg.monitoring.kms_key_arn,
         "enable_control_plane": cfg.control_plane.enabled,
     }

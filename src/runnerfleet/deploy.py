@@ -89,7 +89,21 @@ class Deployment:
         tv = to_tfvars(self.cfg)
         if self.target.sandbox is not None and not tv.get("ami_id"):
             tv["ami_id"] = self.target.sandbox.default_ami()
+        if self.cfg.control_plane.enabled:
+            tv["control_plane_package"] = str(self.control_plane_package())
         return tv
+
+    def control_plane_package(self) -> Path:
+        """Build (or reuse) the control plane's Lambda zip that the stack deploys.
+
+        In the sandbox the functions are never invoked, so the zip holds runnerfleet's own
+        sources only; for AWS it also carries the pinned dependencies.
+        """
+        packaging = importlib.import_module("runnerfleet.controlplane.packaging")
+        out = self.target.home / "build" / "control-plane.zip"
+        pkg = packaging.ensure_package(out, with_dependencies=not self.target.is_sandbox)
+        path: Path = pkg.path
+        return path
 
     def bootstrap_backend(self, adopt: bool = False) -> list[str]:
         backend = importlib.import_module("runnerfleet.backend")

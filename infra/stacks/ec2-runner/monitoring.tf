@@ -2,12 +2,6 @@
 # alarms. The runner hosts' IAM role is granted writes to `log_group_arns` and reads of the
 # agent config parameter by the runner-fleet module.
 
-variable "log_kms_key_arn" {
-  description = "KMS key ARN for the runner log groups ([monitoring] kms_key_arn). Null: CloudWatch Logs' own encryption."
-  type        = string
-  default     = null
-}
-
 module "monitoring" {
   source = "../../modules/monitoring"
 

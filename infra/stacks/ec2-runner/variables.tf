@@ -269,6 +269,12 @@ variable "alarm_sns_topic_arn" {
   default     = null
 }
 
+variable "log_kms_key_arn" {
+  description = "KMS key ARN for the runner log groups ([monitoring] kms_key_arn). Null: CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
+}
+
 variable "enable_control_plane" {
   description = "Deploy the control plane (registrar Lambda, event rules, table)."
   type        = bool
