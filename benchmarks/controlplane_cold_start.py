@@ -5,7 +5,7 @@ Prints JSON with:
   minus a bare `python -c pass` (median of `--imports` runs): what Lambda pays before the
   first event;
 - `first_event_import_ms`: what the first invocation adds (events, registrar, GitHub client,
-  boto3, runnerfleet.ui for redaction), measured the same way;
+  boto3, runnerfleet.redaction), measured the same way;
 - `package_bytes` / `package_files`: the zip built without third-party dependencies;
 - `decide_per_second`: `registrar.decide` over 500 instances with 3 duplicate events each
   (pure, no I/O), best of `--rounds`.
@@ -37,7 +37,7 @@ from runnerfleet.controlplane.registrar import (
 FIRST_EVENT = (
     "import runnerfleet.controlplane.handlers, runnerfleet.controlplane.events, "
     "runnerfleet.controlplane.registrar, runnerfleet.controlplane.wiring, "
-    "runnerfleet.github.client, runnerfleet.ui, boto3"
+    "runnerfleet.github.client, runnerfleet.redaction, boto3"
 )
 
 

@@ -1,6 +1,6 @@
 """Logging that cannot leak the runner's secrets.
 
-Every record passes `runnerfleet.ui.redact` (secret shapes) and, on top, replaces each secret
+Every record passes `runnerfleet.redaction.redact` (secret shapes) and, on top, replaces each secret
 value this process has seen (JIT config, registration token) wherever it appears.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from runnerfleet.ui import redact
+from runnerfleet.redaction import redact
 
 LOGGER_NAME = "runnerfleet.agent"
 

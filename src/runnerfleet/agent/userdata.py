@@ -14,7 +14,7 @@ from pathlib import Path
 
 from runnerfleet.agent.registration import DEFAULT_LABELS
 from runnerfleet.agent.runner_release import checksum
-from runnerfleet.ui import redact
+from runnerfleet.redaction import redact
 
 TEMPLATE_NAME = "cloud-init.yaml.tftpl"
 # EC2 rejects user data above 16 KiB (before base64).
@@ -38,7 +38,7 @@ _TOKEN_RE = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{")
 _IDENT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 
-# Secret shapes beyond runnerfleet.ui.redact's: AWS keys and any PEM block.
+# Secret shapes beyond runnerfleet.redaction.redact's: AWS keys and any PEM block.
 _EXTRA_SECRET_RES = (
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
     re.compile(r"-----BEGIN [A-Z ]+-----"),

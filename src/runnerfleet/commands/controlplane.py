@@ -96,7 +96,7 @@ def package(
         bool,
         typer.Option(
             "--with-dependencies/--no-dependencies",
-            help="Bundle httpx, PyJWT, typer and rich for the Lambda platform (needs PyPI). "
+            help="Bundle httpx and PyJWT for the Lambda platform (needs PyPI). "
             "The sandbox never runs the function and does not need them.",
         ),
     ] = True,

@@ -50,7 +50,7 @@ def reset() -> None:
 def registrar_handler(event: Any, context: Any = None) -> dict[str, Any]:
     """Handle one invocation; raises when an action failed so that the event is retried."""
     from runnerfleet.controlplane.events import parse
-    from runnerfleet.ui import redact
+    from runnerfleet.redaction import redact
 
     batch = parse(event)
     for why in batch.ignored:

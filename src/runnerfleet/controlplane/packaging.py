@@ -1,7 +1,7 @@
 """Build the control plane's Lambda package (a zip) from this source tree.
 
 The zip holds the runnerfleet modules the handlers import (controlplane, github client,
-agent registration format, ui) and, with `with_dependencies`, their third-party libraries
+agent registration format, redaction) and, with `with_dependencies`, their third-party libraries
 installed by pip for the Lambda platform (manylinux x86_64, CPython 3.12). The Lambda runtime
 provides boto3. The archive is deterministic (sorted entries, fixed timestamps and modes), so
 the same sources give the same hash and Terraform sees no change.
@@ -22,11 +22,11 @@ import runnerfleet
 
 HANDLER = "runnerfleet.controlplane.handlers.registrar_handler"
 # Third-party libraries the handlers import (boto3 comes with the runtime).
-DEPENDENCIES = ("httpx>=0.27,<0.29", "PyJWT[crypto]>=2.8,<3", "typer>=0.12,<1", "rich>=13,<16")
+DEPENDENCIES = ("httpx>=0.27,<0.29", "PyJWT[crypto]>=2.8,<3")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 # Source files of the package, relative to the runnerfleet package directory.
-_INCLUDE = ("__init__.py", "ui.py", "controlplane/*.py", "github/*.py", "agent/*.py")
+_INCLUDE = ("__init__.py", "redaction.py", "controlplane/*.py", "github/*.py", "agent/*.py")
 _EXCLUDE = ("github/spec.py", "github/emulator_runner.py", "agent/simulate.py", "agent/standin.py")
 
 
