@@ -24,7 +24,7 @@ def _emulator_credentials(info: dict[str, Any]) -> dict[str, str]:
     if isinstance(pat, str) and pat:
         return {"token": pat}
     key = info.get("app_private_key_pem")
-    for field in ("app_private_key_path", "private_key_path", "key_path"):
+    for field in ("app_key_path", "app_private_key_path", "private_key_path", "key_path"):
         if not key and info.get(field):
             key = Path(str(info[field])).read_text(encoding="utf-8")
     if not key or not info.get("app_id"):
