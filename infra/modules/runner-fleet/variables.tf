@@ -137,13 +137,13 @@ variable "root_volume_iops" {
 }
 
 variable "root_volume_throughput" {
-  description = "Throughput of a gp3 root volume in MiB/s (125-1000); null keeps the AWS default of 125."
+  description = "Throughput of a gp3 root volume in MiB/s (125-2000); null keeps the AWS default of 125."
   type        = number
   default     = null
 
   validation {
-    condition     = var.root_volume_throughput == null || (try(var.root_volume_throughput >= 125 && var.root_volume_throughput <= 1000, false) && var.root_volume_type == "gp3")
-    error_message = "root_volume_throughput must be null, or 125-1000 MiB/s with root_volume_type gp3."
+    condition     = var.root_volume_throughput == null || (try(var.root_volume_throughput >= 125 && var.root_volume_throughput <= 2000, false) && var.root_volume_type == "gp3")
+    error_message = "root_volume_throughput must be null, or 125-2000 MiB/s with root_volume_type gp3."
   }
 }
 
@@ -172,8 +172,8 @@ variable "runner_labels" {
   default     = []
 
   validation {
-    condition     = alltrue([for l in var.runner_labels : can(regex("^[A-Za-z0-9._-]{1,64}$", l))])
-    error_message = "runner_labels entries must be 1-64 letters, digits, dots, underscores or hyphens."
+    condition     = alltrue([for l in var.runner_labels : can(regex("^[A-Za-z0-9._-]{1,100}$", l))])
+    error_message = "runner_labels entries must be 1-100 letters, digits, dots, underscores or hyphens."
   }
 }
 
@@ -323,8 +323,8 @@ variable "pools" {
   }]
 
   validation {
-    condition     = length(var.pools) == length(distinct([for p in var.pools : p.name])) && alltrue([for p in var.pools : can(regex("^[a-z][a-z0-9-]{0,30}$", p.name))])
-    error_message = "pools need unique names of 1-31 lowercase letters, digits and hyphens, starting with a letter."
+    condition     = length(var.pools) == length(distinct([for p in var.pools : p.name])) && alltrue([for p in var.pools : can(regex("^[a-z0-9][a-z0-9-]{0,30}$", p.name))])
+    error_message = "pools need unique names of 1-31 lowercase letters, digits and hyphens, not starting with a hyphen."
   }
 
   validation {
@@ -367,11 +367,11 @@ variable "pools" {
 
   validation {
     condition = alltrue(flatten([for p in var.pools : [for s in p.schedules : (
-      can(regex("^[A-Za-z0-9_-]{1,64}$", s.name)) &&
+      length(s.name) >= 1 && length(s.name) <= 100 && !strcontains(s.name, "/") &&
       length(split(" ", trimspace(s.recurrence))) == 5 &&
       s.min_size >= 0 && s.min_size <= p.max_size
     )]]))
-    error_message = "each schedule needs a name (letters, digits, _ and -), a 5-field cron recurrence such as \"0 8 * * 1-5\" and a min_size between 0 and the pool's max_size."
+    error_message = "each schedule needs a name (1-100 characters, no \"/\"), a 5-field cron recurrence such as \"0 8 * * 1-5\" and a min_size between 0 and the pool's max_size."
   }
 }
 
