@@ -22,7 +22,7 @@ from runnerfleet.config import FleetConfig, to_tfvars
 from runnerfleet.redaction import redact
 from runnerfleet.target import Target
 from runnerfleet.terraform import PlanResult, Terraform, write_cli_config
-from runnerfleet.workspace import SANDBOX_MODULE_OVERRIDES, Workspace
+from runnerfleet.workspace import Workspace, sandbox_module_overrides
 
 Reporter = Callable[[str], None]
 Confirm = Callable[[PlanResult], bool]
@@ -140,7 +140,7 @@ class Deployment:
         self.ws.sync()
         if self.target.sandbox is not None:
             self.ws.write_overrides(
-                self.target.sandbox.provider_override(), SANDBOX_MODULE_OVERRIDES
+                self.target.sandbox.provider_override(), sandbox_module_overrides()
             )
         self.ws.write_inputs(self.tfvars(), self.target.backend_settings())
         tf = self.terraform()

@@ -19,49 +19,16 @@ STACK = "stacks/ec2-runner"
 TFVARS_NAME = "runnerfleet.auto.tfvars.json"
 BACKEND_NAME = "backend.tfbackend"
 
-# Sandbox-only override files, keyed by the folder (relative to infra/) they go into.
-# Each holds the moto workarounds listed in DESIGN.md §5 for resources of that module.
-SANDBOX_MODULE_OVERRIDES: dict[str, str] = {
-    "modules/runner-fleet": """\
-# Sandbox only (written by runnerfleet, never deployed): moto workarounds, DESIGN.md §5.
-resource "aws_instance" "runner" {
-  # moto does not implement MonitorInstances (detailed monitoring); the apply would hang.
-  monitoring = false
-}
+# Sandbox-only Terraform override files, laid out like infra/ (see sandbox_overrides/README.md).
+SANDBOX_OVERRIDES_DIR = Path(__file__).parent / "sandbox_overrides"
 
-resource "aws_autoscaling_group" "pool" {
-  # moto never finishes deleting a group with scale-in protection.
-  force_delete = true
-  # moto's rounding of percentages launches fewer instances than asked: do not wait for them.
-  wait_for_capacity_timeout = "0"
 
-  lifecycle {
-    # moto wipes the mixed instances policy on update, so it would re-plan forever.
-    ignore_changes = [desired_capacity, mixed_instances_policy]
-  }
-}
-
-resource "aws_autoscaling_lifecycle_hook" "launch" {
-  lifecycle {
-    # moto returns fixed target/role ARNs.
-    ignore_changes = [notification_target_arn, role_arn]
-  }
-}
-
-resource "aws_autoscaling_lifecycle_hook" "termination" {
-  lifecycle {
-    ignore_changes = [notification_target_arn, role_arn]
-  }
-}
-
-resource "aws_autoscaling_policy" "cpu" {
-  lifecycle {
-    # moto re-reads target tracking noisily.
-    ignore_changes = [target_tracking_configuration]
-  }
-}
-""",
-}
+def sandbox_module_overrides() -> dict[str, str]:
+    """{folder relative to infra/: override file text} for every sandbox override file."""
+    return {
+        str(f.parent.relative_to(SANDBOX_OVERRIDES_DIR)): f.read_text(encoding="utf-8")
+        for f in sorted(SANDBOX_OVERRIDES_DIR.rglob("*_override.tf"))
+    }
 
 
 class WorkspaceError(Exception):
