@@ -358,10 +358,14 @@ def test_every_operations_command_runs_in_the_sandbox(project: Path) -> None:
     started = time.monotonic()
 
     def log() -> str:
-        return "\n".join(
-            f"  line {r.cmd.line}: {' '.join(r.argv)} -> {r.returncode} in {r.seconds:.1f}s"
-            for r in ran
-        )
+        lines = []
+        for r in ran:
+            lines.append(
+                f"  line {r.cmd.line}: {' '.join(r.argv)} -> {r.returncode} in {r.seconds:.1f}s"
+            )
+            if r.cmd.subcommand == "plan":  # what the plan would change, for the reader
+                lines += [f"      {x.strip()}" for x in r.stdout.splitlines() if x.strip()][:12]
+        return "\n".join(lines)
 
     for cmd in cmds:
         if ran and not _sandbox_running(project) and cmd.subcommand != "init":
