@@ -285,6 +285,10 @@ class Sandbox:
             '      "runnerfleet:fleet" = var.name\n'
             "    })\n"
             "  }\n"
+            "  ignore_tags {\n"
+            '    keys         = ["runnerfleet:github-runner-id"]\n'
+            '    key_prefixes = ["runnerfleet:agent-"]\n'
+            "  }\n"
             "}\n"
         )
 
