@@ -153,12 +153,26 @@ class NetworkConfig(_Model):
     flow_logs: bool = False
 
 
+def runner_checksums() -> dict[str, str]:
+    """Published SHA-256 of the runner tarball per known version (the host checks it)."""
+    from runnerfleet.agent.runner_release import CHECKSUMS
+
+    return dict(CHECKSUMS)
+
+
 class ScheduleConfig(_Model):
     """A time-of-day minimum for an autoscaled pool (`[[runners.pools.schedules]]`)."""
 
     name: str
     recurrence: str = Field(description="cron in UTC, e.g. '0 8 * * MON-FRI'")
     min_size: int = Field(ge=0, le=1000)
+
+    @field_validator("name")
+    @classmethod
+    def _sname(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", v):
+            raise ValueError(f"{v!r}: use 1-64 letters, digits, '-' or '_'")
+        return v
 
     @field_validator("recurrence")
     @classmethod
@@ -205,6 +219,12 @@ class PoolConfig(_Model):
             )
         if self.min_size > self.max_size:
             raise ValueError(f"min_size ({self.min_size}) is above max_size ({self.max_size})")
+        for sched in self.schedules:
+            if sched.min_size > self.max_size:
+                raise ValueError(
+                    f"schedule {sched.name!r} min_size ({sched.min_size}) is above the pool's "
+                    f"max_size ({self.max_size})"
+                )
         if self.desired_capacity is not None and not (
             self.min_size <= self.desired_capacity <= self.max_size
         ):
@@ -229,6 +249,10 @@ class RunnersConfig(_Model):
     labels: list[str] = Field(default_factory=list)
     ephemeral: bool = False
     runner_version: str = DEFAULT_RUNNER_VERSION
+    runner_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the runner tarball; only for versions runnerfleet does not know",
+    )
     ssh_ingress_cidrs: list[Cidr] = Field(default_factory=list)
     http_ingress_cidrs: list[Cidr] | None = Field(
         default=None, description="CIDRs allowed to reach nginx on 80/443; default: the VPC"
@@ -270,6 +294,15 @@ class RunnersConfig(_Model):
             )
         return v
 
+    @field_validator("runner_sha256")
+    @classmethod
+    def _sha(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[0-9a-f]{64}$", v):
+            raise ValueError(
+                "must be 64 lowercase hex digits: the SHA-256 from the runner release notes"
+            )
+        return v
+
     @field_validator("ssh_ingress_cidrs", "http_ingress_cidrs")
     @classmethod
     def _cidrs(cls, v: list[str] | None) -> list[str] | None:
@@ -279,6 +312,12 @@ class RunnersConfig(_Model):
 
     @model_validator(mode="after")
     def _volume(self) -> RunnersConfig:
+        if self.runner_sha256 is None and self.runner_version not in runner_checksums():
+            raise ValueError(
+                f"runner_version {self.runner_version} has no known checksum; set runner_sha256 to "
+                "the SHA-256 from its release notes, or use one of "
+                + ", ".join(sorted(runner_checksums()))
+            )
         if self.volume_throughput is not None and self.volume_type != "gp3":
             raise ValueError("volume_throughput applies to gp3 only; remove it or set volume_type")
         if self.volume_iops is not None and self.volume_type == "gp2":
@@ -582,6 +621,7 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "runner_labels": r.labels,
         "ephemeral": r.ephemeral,
         "runner_version": r.runner_version,
+        "runner_sha256": r.runner_sha256 or runner_checksums()[r.runner_version],
         "ssh_ingress_cidrs": r.ssh_ingress_cidrs,
         "http_ingress_cidrs": r.http_ingress_cidrs,
         "s3_bucket_names": r.s3_bucket_names,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,6 @@ def test_env_override_that_is_invalid_names_the_field(tmp_path: Path) -> None:
 
 # Stack variables that runnerfleet derives in Terraform rather than from the config file.
 DERIVED_IN_STACK = {
-    "runner_sha256",  # looked up from the published checksum table
     "control_plane_package",  # the Lambda zip runnerfleet builds before plan
 }
 
@@ -124,6 +124,27 @@ INVALID = [
     ({"monitoring": {"log_retention_days": 42}}, "monitoring.log_retention_days", "30"),
     ({"runners": {"cont": 3}}, "runners.cont", "spelling"),
     ({"tags": {"aws:owner": "me"}}, "tags", "reserved"),
+    ({"runners": {"runner_version": "2.1.0"}}, "runners", "runner_sha256"),
+    ({"runners": {"runner_sha256": "abc"}}, "runners.runner_sha256", "64"),
+    (
+        {
+            "runners": {
+                "pools": [
+                    {
+                        "max_size": 2,
+                        "schedules": [{"name": "am", "recurrence": "0 8 * * *", "min_size": 5}],
+                    }
+                ]
+            }
+        },
+        "runners.pools[0]",
+        "max_size",
+    ),
+    (
+        {"runners": {"pools": [{"warm_pool_size": 1, "on_demand_percentage_above_base": 0}]}},
+        "runners.pools[0]",
+        "warm pool",
+    ),
 ]
 
 
@@ -169,3 +190,18 @@ def test_any_valid_vpc_cidr_with_inside_subnets_validates(
 def test_env_overrides_ignore_cli_settings() -> None:
     assert env_overrides({"RUNNERFLEET_HOME": "/x", "RUNNERFLEET_TF_BINARY": "t"}) == {}
     assert {"CONFIG", "HOME"} <= config.RESERVED_ENV
+
+
+def test_tfvars_example_names_only_declared_variables() -> None:
+    stack = Path(__file__).parents[2] / "infra/stacks/ec2-runner"
+    declared = {
+        line.split('"')[1]
+        for tf in stack.glob("*.tf")
+        for line in tf.read_text().splitlines()
+        if line.startswith('variable "')
+    }
+    example = (stack / "terraform.tfvars.example").read_text()
+    named = set(re.findall(r"^(?:# )?([a-z_0-9]+)\s+=", example, re.M))
+    assert named, "the example names no variable"
+    assert named <= declared, f"undeclared in the stack: {named - declared}"
+    assert set(to_tfvars(FleetConfig())) <= named, "the example misses some inputs"
