@@ -204,15 +204,39 @@ class Deployment:
         return runners
 
     def deregister_runners(self) -> int:
-        """Remove the fleet's runners from GitHub before instances go (sandbox: the emulator)."""
-        if self.target.sandbox is None:
-            return 0
-        try:
+        """Remove the fleet's runners from GitHub before instances go (sandbox: the emulator).
+
+        On AWS the GitHub credentials are the control plane's (SSM `/<name>/github/*`); when
+        they cannot be read, the runners are left for GitHub to expire and that is reported.
+        """
+        if self.target.sandbox is not None:
             sim = importlib.import_module("runnerfleet.agent.simulate")
-        except ModuleNotFoundError:
+            removed: int = sim.sandbox_deregister(self.cfg, self.target, self.report)
+            return removed
+        from runnerfleet.controlplane.ssm_store import load_github_auth
+        from runnerfleet.github.client import GitHubClient
+        from runnerfleet.github.errors import GitHubError
+
+        try:
+            auth = load_github_auth(ssm=self.target.client("ssm"), name=self.cfg.name)
+        except Exception as exc:  # any failure here must not block the destroy
+            self.report(f"runners not deregistered (no GitHub credentials readable: {exc})")
             return 0
-        removed: int = sim.sandbox_deregister(self.cfg, self.target, self.report)
-        return removed
+        gh = GitHubClient(self.cfg.github.api_url, auth)
+        owner, repo = self.cfg.github.owner, self.cfg.github.repository
+        prefix = f"{self.cfg.name}-runner"
+        count = 0
+        try:
+            for runner in gh.list_runners(owner, repo):
+                if runner.name.startswith(prefix):
+                    gh.delete_runner(owner, repo, runner.id)
+                    count += 1
+        except GitHubError as exc:
+            self.report(f"deregistration stopped after {count} runner(s): {exc}")
+        finally:
+            gh.close()
+        self.report(f"removed {count} runner(s) from GitHub")
+        return count
 
     def down(self) -> PlanResult:
         self.deregister_runners()

@@ -9,6 +9,7 @@ failure into a TerraformError that carries the tail of the output (including who
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -210,6 +211,29 @@ class PlanResult:
             elif set(actions) == {"create", "delete"}:
                 counts["replace"] += 1
         return counts
+
+    def digest(self) -> str:
+        """SHA-256 of the planned changes (not the plan file, which embeds timestamps).
+
+        Compact, key-sorted JSON of `resource_changes` without no-op/read entries, sorted by
+        address, each with address, actions, before, after and after_unknown. Two plans with
+        the same digest make the same changes; CI compares the reviewed plan's digest with
+        the one it is about to apply.
+        """
+        changes = [
+            {
+                "address": rc.get("address"),
+                "actions": rc.get("change", {}).get("actions"),
+                "before": rc.get("change", {}).get("before"),
+                "after": rc.get("change", {}).get("after"),
+                "after_unknown": rc.get("change", {}).get("after_unknown"),
+            }
+            for rc in self.json.get("resource_changes", [])
+            if rc.get("change", {}).get("actions") not in (["no-op"], ["read"])
+        ]
+        changes.sort(key=lambda c: str(c["address"]))
+        blob = json.dumps(changes, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def changed_addresses(self) -> list[str]:
         return [

@@ -181,7 +181,8 @@ def plan(
     cfg, project = load_config(config)
     with progress(as_json) as report:
         dep = deployment_for(cfg, project, sandbox, start=True, report=report)
-        dep.bootstrap_backend()
+        if dep.target.is_sandbox:
+            dep.bootstrap_backend()  # the sandbox starts empty; real AWS: plan writes nothing
         result = dep.plan(out.resolve() if out else None, destroy=destroy)
     if as_json:
         print_json(
@@ -189,6 +190,7 @@ def plan(
                 "changes": result.has_changes,
                 "summary": result.summary(),
                 "addresses": result.changed_addresses(),
+                "digest": result.digest(),
                 "plan_file": str(result.plan_file),
             }
         )
@@ -196,7 +198,7 @@ def plan(
         console().print(f"plan: {_plan_summary_line(result)}")
         for addr in result.changed_addresses():
             console().print(f"  ~ {addr}")
-        console().print(f"saved plan: {result.plan_file}")
+        console().print(f"saved plan: {result.plan_file} (digest {result.digest()})")
     if result.has_changes:
         raise typer.Exit(EXIT_CHANGES)
 

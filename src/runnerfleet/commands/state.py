@@ -86,10 +86,10 @@ def location(cfg: FleetConfig, target: Target) -> StateLocation:
 
 
 def _open(
-    config: Path | None, sandbox: bool | None
+    config: Path | None, sandbox: bool | None, *, start: bool = False
 ) -> tuple[FleetConfig, Target, StateLocation, Any, Any]:
     cfg, project = load_config(config)
-    target = target_for(cfg, project, sandbox, start=False)
+    target = target_for(cfg, project, sandbox, start=start)
     loc = location(cfg, target)
     return cfg, target, loc, target.client("s3"), target.client("dynamodb")
 
@@ -111,7 +111,7 @@ def bootstrap_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Create or bring up to standard the state bucket and lock table (see BOOTSTRAP_HELP)."""
-    cfg, target, loc, s3, ddb = _open(config, sandbox)
+    cfg, target, loc, s3, ddb = _open(config, sandbox, start=True)  # like `up`, may start it
     changes = backend.bootstrap(
         s3,
         ddb,

@@ -117,6 +117,8 @@ def run_checkov(args: list[str], cwd: Path) -> Report:
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_"))}
     env.update(LOG_LEVEL="WARNING", CHECKOV_EXPERIMENTAL_TERRAFORM_MANAGED_MODULES="False")
+    # No calls home: the guideline mapping download targets a public host, never allowed here.
+    env.update(BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
     proc = subprocess.run(
         [str(CHECKOV), *args, "-o", "json", "--compact", "--soft-fail", "--skip-download"],
         cwd=cwd,
