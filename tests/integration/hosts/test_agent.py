@@ -172,6 +172,10 @@ def test_happy_path_persistent_runner_registers_and_goes_online(
 
     [runner] = emulator.runners(OWNER, REPO)
     assert (runner.name, runner.status) == (f"{fleet}-runner-01", "online")
+    # The status file and the tag are written just after the state changes: poll briefly.
+    deadline = time.monotonic() + 10
+    while host.status()["state"] != "online" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert host.status()["state"] == "online"
     assert _tags(ec2, iid)["runnerfleet:agent-state"] == "online"
     with pytest.raises(ssm.exceptions.ParameterNotFound):

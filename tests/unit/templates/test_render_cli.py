@@ -47,7 +47,7 @@ def test_bad_input_exits_2_with_the_fix(tmp_path: Path) -> None:
     cfg = _config(tmp_path, 'name = "demo"\n[runners]\nrunner_version = "2.300.0"\n')
     result = runner.invoke(app, ["render", "user-data", "-c", str(cfg)])
     assert result.exit_code == 2
-    assert "no published SHA-256" in result.output and "CHECKSUMS" in result.output
+    assert "no known checksum" in result.output and "runner_sha256" in result.output
     cfg = _config(tmp_path, 'name = "demo"\n')
     result = runner.invoke(app, ["render", "user-data", "-c", str(cfg), "--mode", "nope"])
     assert result.exit_code == 2 and "static or autoscaled" in result.output
