@@ -21,6 +21,7 @@ _TESTS = Path(__file__).parent
 _SHARED_PLAN_FIXTURES = {"stack_plan_json", "stack_plans"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         rel = item.path.relative_to(_TESTS)
