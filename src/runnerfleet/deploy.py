@@ -238,8 +238,33 @@ class Deployment:
         self.report(f"removed {count} runner(s) from GitHub")
         return count
 
+    def unprotect_for_sandbox_destroy(self) -> int:
+        """Sandbox only: lift scale-in protection from the fleet's ASG instances.
+
+        moto leaves protected instances running when it deletes their group (AWS terminates
+        them: the module sets force_delete), and the control plane protects busy hosts.
+        """
+        asg = self.target.client("autoscaling")
+        count = 0
+        for page in asg.get_paginator("describe_auto_scaling_groups").paginate():
+            for group in page["AutoScalingGroups"]:
+                tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
+                if tags.get("runnerfleet:fleet") != self.cfg.name:
+                    continue
+                ids = [i["InstanceId"] for i in group["Instances"] if i["ProtectedFromScaleIn"]]
+                if ids:
+                    asg.set_instance_protection(
+                        AutoScalingGroupName=group["AutoScalingGroupName"],
+                        InstanceIds=ids,
+                        ProtectedFromScaleIn=False,
+                    )
+                    count += len(ids)
+        return count
+
     def down(self) -> PlanResult:
         self.deregister_runners()
+        if self.target.sandbox is not None:
+            self.unprotect_for_sandbox_destroy()
         plan = self.plan(destroy=True)
         if plan.has_changes:
             self.report("terraform apply (destroy)")

@@ -8,9 +8,9 @@ overrides and dummy credentials. Nothing in the sandbox reaches the internet.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,6 +25,7 @@ import boto3
 SANDBOX_ACCOUNT_ID = "123456789012"
 SANDBOX_ACCESS_KEY = "testing"  # moto accepts any credentials; these are not secrets
 SANDBOX_STATE = "sandbox.json"
+WEBHOOK_SECRET_ENV = "GITHUB_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 LOOPBACK = "127.0.0.1"
 
 # Provider `endpoints` keys the stack needs (hashicorp/aws 5.100 and 6.x both accept these).
@@ -88,15 +89,17 @@ class Service:
 class SandboxState:
     aws: Service = field(default_factory=Service)
     github: Service = field(default_factory=Service)
+    control_plane: Service = field(default_factory=Service)
     region: str = "us-east-1"
 
 
 class Sandbox:
     """Emulator lifecycle for one project folder (`home` is its `.runnerfleet/`)."""
 
-    def __init__(self, home: Path, region: str = "us-east-1"):
+    def __init__(self, home: Path, region: str = "us-east-1", config_path: Path | None = None):
         self.home = home
         self.region = region
+        self.config_path = config_path
         self.state = self._load()
 
     # ---- persistence ---------------------------------------------------------------------
@@ -112,6 +115,7 @@ class Sandbox:
             return SandboxState(
                 aws=Service(**raw.get("aws", {})),
                 github=Service(**raw.get("github", {})),
+                control_plane=Service(**raw.get("control_plane", {})),
                 region=raw.get("region", self.region),
             )
         except (ValueError, TypeError) as exc:
@@ -137,9 +141,14 @@ class Sandbox:
             self.state.aws = self._start_moto()
             self.state.region = self.region
             self._save()
-        has_github = importlib.util.find_spec("runnerfleet.commands.github") is not None
-        if with_github and has_github and not self.state.github.alive():
-            self.state.github = self._start_github()
+        if not with_github:
+            return
+        if not self.state.github.alive():
+            # The control plane's port is chosen first so the emulator can deliver webhooks.
+            cp_port = free_port()
+            self.state.github = self._start_github(webhook_port=cp_port)
+            self._save()
+            self.state.control_plane = self._start_control_plane(cp_port)
             self._save()
 
     def _spawn(
@@ -186,15 +195,27 @@ class Sandbox:
         self._wait_port(proc, port, "the AWS emulator (moto)", "moto.log")
         return Service(pid=proc.pid, port=port)
 
-    def _start_github(self) -> Service:
+    def _webhook_secret(self) -> str:
+        """A random per-sandbox webhook secret shared by the two emulated ends (0600 file)."""
+        path = self.home / "webhook-secret"
+        if not path.exists():
+            path.write_text(secrets.token_hex(20))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def _start_github(self, webhook_port: int) -> Service:
         port = free_port()
         state_file = self.home / "github-emulator.json"
         state_file.unlink(missing_ok=True)
+        env = dict(os.environ)
+        env[WEBHOOK_SECRET_ENV] = self._webhook_secret()
         proc = self._spawn(
             [sys.executable, "-m", "runnerfleet.cli", "github-emulator", "--port", str(port),
-             "--state-file", str(state_file)],
+             "--state-file", str(state_file),
+             "--webhook-url", f"http://{LOOPBACK}:{webhook_port}/webhook",
+             "--webhook-secret-env", WEBHOOK_SECRET_ENV],
             "github-emulator.log",
-            dict(os.environ),
+            env,
         )  # fmt: skip
         self._wait_port(proc, port, "the GitHub emulator", "github-emulator.log")
         deadline = time.monotonic() + 10
@@ -202,6 +223,21 @@ class Sandbox:
             time.sleep(0.05)
         extra: dict[str, Any] = {"state_file": str(state_file)}
         return Service(pid=proc.pid, port=port, extra=extra)
+
+    def _start_control_plane(self, port: int) -> Service:
+        """`runnerfleet serve` on the sandbox: webhooks in, scaling decisions out."""
+        env = dict(os.environ)
+        env[WEBHOOK_SECRET_ENV] = self._webhook_secret()
+        args = [sys.executable, "-m", "runnerfleet.cli", "serve", "--port", str(port),
+                "--sandbox", "--reconcile-every", "0", "--webhook-secret-env",
+                WEBHOOK_SECRET_ENV]  # fmt: skip
+        config = self.config_path or (self.home.parent / "runnerfleet.toml")
+        args += ["--config", str(config.resolve())]
+        proc = self._spawn(args, "control-plane.log", env)
+        self._wait_port(
+            proc, port, "the local control plane (runnerfleet serve)", "control-plane.log"
+        )
+        return Service(pid=proc.pid, port=port)
 
     def github_info(self) -> dict[str, Any]:
         """What the GitHub emulator wrote about itself (URL, app id, key path, PAT)."""
@@ -214,7 +250,12 @@ class Sandbox:
     def stop(self) -> list[str]:
         """Stop both emulators; returns what was stopped."""
         stopped = []
-        for label, svc in (("aws", self.state.aws), ("github", self.state.github)):
+        services = (
+            ("control-plane", self.state.control_plane),
+            ("github", self.state.github),
+            ("aws", self.state.aws),
+        )
+        for label, svc in services:
             if svc.pid and _pid_alive(svc.pid):
                 try:
                     os.killpg(svc.pid, signal.SIGTERM)

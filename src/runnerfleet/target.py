@@ -130,6 +130,7 @@ def resolve_target(
     *,
     sandbox: bool | None = None,
     start: bool = False,
+    config_path: Path | None = None,
 ) -> Target:
     """Pick the target: the sandbox when asked (or when no AWS account is configured).
 
@@ -138,7 +139,7 @@ def resolve_target(
     they are not running; without it, a stopped sandbox is an error.
     """
     home = project_home(project_dir)
-    box = Sandbox(home, region=cfg.aws.region)
+    box = Sandbox(home, region=cfg.aws.region, config_path=config_path)
     use_sandbox = sandbox
     if use_sandbox is None:
         use_sandbox = box.running() or not has_aws_credentials(cfg)

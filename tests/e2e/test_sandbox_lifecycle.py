@@ -6,10 +6,13 @@ nothing is mocked in-process. Each test is one full fleet life, so they are slow
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from sandbox_project import Project
+
+from runnerfleet.github.emulator import EmulatorControl
 
 pytestmark = [pytest.mark.terraform, pytest.mark.emulator]
 
@@ -129,6 +132,21 @@ def test_autoscaled_multi_az_fleet_up_down(project: Project) -> None:
     groups = box.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     assert len(groups) == 1
     assert len(groups[0]["VPCZoneIdentifier"].split(",")) == 2
+    assert groups[0]["DesiredCapacity"] == 1
+
+    # Queue depth drives scaling: the GitHub emulator delivers signed workflow_job webhooks to
+    # the sandbox's control plane (`runnerfleet serve`), whose scaler raises desired capacity.
+    github = EmulatorControl(box.github_info()["url"])
+    for _ in range(3):
+        github.enqueue_job("example-org", "app", ["self-hosted", "linux", "x64"])
+    deadline = time.monotonic() + 60
+    desired = 1
+    while time.monotonic() < deadline and desired < 3:
+        time.sleep(1)
+        asg = box.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"][0]
+        desired = asg["DesiredCapacity"]
+    log = (project.root / ".runnerfleet" / "control-plane.log").read_text()
+    assert desired == 3, f"desired capacity stayed {desired}; control plane log:\n{log[-3000:]}"
 
     down = project.run("down", "--keep-sandbox")
     assert down.returncode == 0, down.stderr[-4000:]

@@ -48,13 +48,20 @@ def load_config(path: Path | None) -> tuple[config_mod.FleetConfig, Path]:
         cfg = config_mod.load(path)
     except config_mod.ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
+    # Processes this command starts (the sandbox's control plane) read the same file.
+    _LOADED["config_path"] = path.resolve()
     return cfg, path.resolve().parent
+
+
+_LOADED: dict[str, Path] = {}  # the config file this command loaded
 
 
 def target_for(
     cfg: config_mod.FleetConfig, project: Path, sandbox: bool | None, *, start: bool
 ) -> Target:
-    return resolve_target(cfg, project, sandbox=sandbox, start=start)
+    return resolve_target(
+        cfg, project, sandbox=sandbox, start=start, config_path=_LOADED.get("config_path")
+    )
 
 
 def deployment_for(
