@@ -248,8 +248,14 @@ class Sandbox:
         return data
 
     def stop(self) -> list[str]:
-        """Stop both emulators; returns what was stopped."""
+        """Stop the simulated runners and the services; returns what was stopped."""
         stopped = []
+        hosts = self.home / "hosts"
+        if hosts.is_dir():
+            from runnerfleet.agent.simulate import stop_detached
+
+            if stop_detached(hosts):
+                stopped.append("simulated-runners")
         services = (
             ("control-plane", self.state.control_plane),
             ("github", self.state.github),
