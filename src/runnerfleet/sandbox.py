@@ -309,35 +309,8 @@ class Sandbox:
         return self.boto3_session().client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
     def provider_override(self) -> str:
-        """Terraform override file for the root stack: the provider pointed at moto."""
-        eps = "\n".join(
-            f"    {svc:<14} = {json.dumps(self.endpoint)}" for svc in PROVIDER_ENDPOINTS
-        )
-        return (
-            "# Written by runnerfleet for the sandbox: points the provider at the local AWS\n"
-            "# emulator. Production stacks never contain this file.\n"
-            'provider "aws" {\n'
-            f"  region                      = {json.dumps(self.state.region)}\n"
-            f'  access_key                  = "{SANDBOX_ACCESS_KEY}"\n'
-            f'  secret_key                  = "{SANDBOX_ACCESS_KEY}"\n'
-            "  skip_credentials_validation = true\n"
-            "  skip_metadata_api_check     = true\n"
-            "  skip_region_validation      = true\n"
-            "  s3_use_path_style           = true\n"
-            "  endpoints {\n"
-            f"{eps}\n"
-            "  }\n"
-            "  default_tags {\n"
-            "    tags = merge(var.tags, {\n"
-            '      "runnerfleet:fleet" = var.name\n'
-            "    })\n"
-            "  }\n"
-            "  ignore_tags {\n"
-            '    keys         = ["runnerfleet:github-runner-id"]\n'
-            '    key_prefixes = ["runnerfleet:agent-"]\n'
-            "  }\n"
-            "}\n"
-        )
+        """Terraform override file for the root stack: the provider pointed at this emulator."""
+        return provider_override(self.endpoint, self.state.region)
 
     def backend_settings(self) -> dict[str, Any]:
         """Extra S3-backend settings for the emulator."""
@@ -365,3 +338,33 @@ class Sandbox:
             raise SandboxError("the AWS emulator offers no x86_64 image")
         image_id: str = pick["ImageId"]
         return image_id
+
+
+def provider_override(endpoint: str, region: str) -> str:
+    """Terraform override file for the root stack: the aws provider pointed at `endpoint`."""
+    eps = "\n".join(f"    {svc:<14} = {json.dumps(endpoint)}" for svc in PROVIDER_ENDPOINTS)
+    return (
+        "# Written by runnerfleet for the sandbox: points the provider at the local AWS\n"
+        "# emulator. Production stacks never contain this file.\n"
+        'provider "aws" {\n'
+        f"  region                      = {json.dumps(region)}\n"
+        f'  access_key                  = "{SANDBOX_ACCESS_KEY}"\n'
+        f'  secret_key                  = "{SANDBOX_ACCESS_KEY}"\n'
+        "  skip_credentials_validation = true\n"
+        "  skip_metadata_api_check     = true\n"
+        "  skip_region_validation      = true\n"
+        "  s3_use_path_style           = true\n"
+        "  endpoints {\n"
+        f"{eps}\n"
+        "  }\n"
+        "  default_tags {\n"
+        "    tags = merge(var.tags, {\n"
+        '      "runnerfleet:fleet" = var.name\n'
+        "    })\n"
+        "  }\n"
+        "  ignore_tags {\n"
+        '    keys         = ["runnerfleet:github-runner-id"]\n'
+        '    key_prefixes = ["runnerfleet:agent-"]\n'
+        "  }\n"
+        "}\n"
+    )

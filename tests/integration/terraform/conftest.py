@@ -19,11 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +29,7 @@ from typing import Any
 import pytest
 
 from runnerfleet.config import FleetConfig, to_tfvars, validate
+from runnerfleet.sandbox import Sandbox, provider_override
 
 REPO = Path(__file__).resolve().parents[3]
 INFRA = REPO / "infra"
@@ -42,10 +39,6 @@ DUMMY_KEY = "testing"  # moto accepts any credentials; not a secret
 PLAN_AMI = "ami-0123456789abcdef0"  # plans only; nothing is launched
 
 # Provider endpoint keys the stack may need (valid in hashicorp/aws 5.100 and 6.x).
-ENDPOINTS = (
-    "autoscaling", "cloudwatch", "dynamodb", "ec2", "ecr", "events", "iam", "kms", "lambda",
-    "logs", "s3", "secretsmanager", "sns", "sqs", "ssm", "sts",
-)  # fmt: skip
 
 # The two fleet shapes every plan-reading test sees. They switch on the optional parts
 # (flow logs, interface endpoints, SNS alarm actions, warm pool, schedules) so that checkov
@@ -92,12 +85,6 @@ PLAN_CONFIGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> str:
     proc = subprocess.run(
         cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
@@ -130,61 +117,13 @@ def tf_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of a moto server on 127.0.0.1 for this session (IAM managed policies loaded)."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
+    """URL of a moto server on 127.0.0.1 for this session (the sandbox's own start-up)."""
+    box = Sandbox(tmp_path_factory.mktemp("moto") / ".runnerfleet", region=REGION)
+    box.start(with_github=False)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):  # noqa: S310 (loopback)
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"moto server did not start on {url}:\n{log.read_text()[-3000:]}"
-                    ) from None
-                time.sleep(0.2)
-        yield url
+        yield box.endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def provider_override(endpoint: str) -> str:
-    """Override file for the stack copy: the aws provider pointed at moto."""
-    eps = "\n".join(f"    {svc} = {json.dumps(endpoint)}" for svc in ENDPOINTS)
-    return f"""# test-only: the aws provider against the local moto server
-provider "aws" {{
-  region                      = "{REGION}"
-  access_key                  = "{DUMMY_KEY}"
-  secret_key                  = "{DUMMY_KEY}"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  s3_use_path_style           = true
-  endpoints {{
-{eps}
-  }}
-  default_tags {{
-    tags = merge(var.tags, {{
-      "runnerfleet:fleet" = var.name
-    }})
-  }}
-}}
-"""
+        box.stop()
 
 
 BACKEND_OVERRIDE = """# test-only: local state instead of the partial S3 backend
@@ -229,7 +168,9 @@ class StackPlans:
         infra = self.workdir / "infra"
         stack = infra / "stacks" / f"{STACK}-{mode}"  # a sibling: ../../modules still resolves
         shutil.copytree(infra / "stacks" / STACK, stack)
-        (stack / "zz_test_provider_override.tf").write_text(provider_override(self.endpoint))
+        (stack / "zz_test_provider_override.tf").write_text(
+            provider_override(self.endpoint, REGION)
+        )
         (stack / "zz_test_backend_override.tf").write_text(BACKEND_OVERRIDE)
         tfvars = to_tfvars(self.config(mode))
         if "log_kms_key_arn" not in tfvars:  # the monitoring area's own stack variable
