@@ -56,13 +56,7 @@ def _root(
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # area not built yet
-            raise
-        module.register(app)
+        importlib.import_module(name).register(app)
 
 
 _register_all()

@@ -190,18 +190,14 @@ class Deployment:
             result.runners = self.github_runners()
         return result
 
-    def bring_runners_online(self) -> list[dict[str, Any]]:
+    def bring_runners_online(self) -> None:
         """Sandbox: run the registrar and the simulated hosts (host-bootstrap area)."""
-        try:
-            sim = importlib.import_module("runnerfleet.agent.simulate")
-        except ModuleNotFoundError:
-            return []
+        sim = importlib.import_module("runnerfleet.agent.simulate")
         # Simulated hosts start long-lived stand-in runner processes: their output goes to a
         # log file, never to this command's stdout (which may carry --json output).
         log = self.target.home / "simulated-hosts.log"
         with _child_output_to(log) as report:
-            runners: list[dict[str, Any]] = sim.sandbox_bring_online(self.cfg, self.target, report)
-        return runners
+            sim.sandbox_bring_online(self.cfg, self.target, report)
 
     def deregister_runners(self) -> int:
         """Remove the fleet's runners from GitHub before instances go (sandbox: the emulator).
@@ -308,9 +304,6 @@ class Deployment:
         """The fleet's runners as GitHub sees them (sandbox: the GitHub emulator)."""
         if self.target.sandbox is None:
             return []
-        try:
-            sim = importlib.import_module("runnerfleet.agent.simulate")
-        except ModuleNotFoundError:
-            return []
+        sim = importlib.import_module("runnerfleet.agent.simulate")
         runners: list[dict[str, Any]] = sim.sandbox_list_runners(self.cfg, self.target)
         return runners

@@ -78,7 +78,7 @@ def deployment_for(
 
 
 @contextmanager
-def progress(quiet_stdout: bool) -> Iterator[Reporter]:
+def progress() -> Iterator[Reporter]:
     """Progress lines go to stderr, so --json output on stdout stays parseable."""
     err = console(stderr=True)
 
@@ -86,7 +86,6 @@ def progress(quiet_stdout: bool) -> Iterator[Reporter]:
         if line.strip():
             err.print(f"[dim]{redact(line)}[/]", markup=True, highlight=False)
 
-    _ = quiet_stdout
     yield report
 
 

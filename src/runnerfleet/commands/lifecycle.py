@@ -123,7 +123,7 @@ def up(
     With no AWS credentials configured (or with --sandbox) this starts the local sandbox.
     """
     cfg, project = load_config(config)
-    with progress(as_json) as report:
+    with progress() as report:
         dep = deployment_for(cfg, project, sandbox, start=True, report=report)
 
         def confirm(plan: PlanResult) -> bool:
@@ -179,7 +179,7 @@ def plan(
 ) -> None:
     """Show what `up` would change. Exit 0: no changes; 3: changes pending."""
     cfg, project = load_config(config)
-    with progress(as_json) as report:
+    with progress() as report:
         dep = deployment_for(cfg, project, sandbox, start=True, report=report)
         if dep.target.is_sandbox:
             dep.bootstrap_backend()  # the sandbox starts empty; real AWS: plan writes nothing
@@ -214,7 +214,7 @@ def apply(
     cfg, project = load_config(config)
     if not plan_file.is_file():
         fail(f"{plan_file} does not exist; create it with `runnerfleet plan --out {plan_file}`", 2)
-    with progress(as_json) as report:
+    with progress() as report:
         dep = deployment_for(cfg, project, sandbox, start=False, report=report)
         dep.prepare()
         outputs = dep.apply(PlanResult(plan_file.resolve(), has_changes=True))
@@ -236,7 +236,7 @@ def down(
 ) -> None:
     """Deregister the runners and destroy the fleet (in the sandbox, then stop the emulators)."""
     cfg, project = load_config(config)
-    with progress(as_json) as report:
+    with progress() as report:
         dep = deployment_for(cfg, project, sandbox, start=False, report=report)
         if not dep.target.is_sandbox and not yes:
             if not sys.stdin.isatty():
@@ -259,7 +259,7 @@ def down(
 def status(config: ConfigOpt = None, sandbox: SandboxOpt = None, as_json: JsonOpt = False) -> None:
     """Show what is deployed: Terraform outputs, runner instances and GitHub runners."""
     cfg, project = load_config(config)
-    with progress(True) as report:
+    with progress() as report:
         dep = deployment_for(cfg, project, sandbox, start=False, report=report)
         outputs = dep.outputs()
         instances = dep.instances()
