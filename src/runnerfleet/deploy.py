@@ -22,6 +22,7 @@ from runnerfleet.config import FleetConfig, to_tfvars
 from runnerfleet.redaction import redact
 from runnerfleet.target import Target
 from runnerfleet.terraform import PlanResult, Terraform, write_cli_config
+from runnerfleet.vocabulary import is_fleet_runner
 from runnerfleet.workspace import Workspace, sandbox_module_overrides
 
 Reporter = Callable[[str], None]
@@ -220,11 +221,10 @@ class Deployment:
             return 0
         gh = GitHubClient(self.cfg.github.api_url, auth)
         owner, repo = self.cfg.github.owner, self.cfg.github.repository
-        prefix = f"{self.cfg.name}-runner"
         count = 0
         try:
             for runner in gh.list_runners(owner, repo):
-                if runner.name.startswith(prefix):
+                if is_fleet_runner(self.cfg.name, runner.name):
                     gh.delete_runner(owner, repo, runner.id)
                     count += 1
         except GitHubError as exc:

@@ -27,6 +27,7 @@ from runnerfleet.agent.agent import Agent
 from runnerfleet.agent.decisions import Backoff, State
 from runnerfleet.agent.launcher import SubprocessLauncher
 from runnerfleet.agent.settings import AgentSettings
+from runnerfleet.vocabulary import is_fleet_runner
 
 Reporter = Callable[[str], None]
 
@@ -288,11 +289,10 @@ def sandbox_deregister(cfg: Any, target: Any, report: Reporter = _noop) -> int:
     stopped = stop_detached(workdir)
     if stopped:
         report(f"stopped {stopped} simulated runner(s)")
-    prefix = f"{cfg.name}-runner"
     removed = 0
     s = registrar.settings
     for runner in registrar.github.list_runners(s.owner, s.repository):
-        if runner.name.startswith(prefix) and not runner.busy:
+        if is_fleet_runner(cfg.name, runner.name) and not runner.busy:
             registrar.github.delete_runner(s.owner, s.repository, runner.id)
             removed += 1
     report(f"removed {removed} runner(s) from the GitHub emulator")
@@ -303,12 +303,11 @@ def sandbox_list_runners(cfg: Any, target: Any) -> list[dict[str, Any]]:
     """The fleet's runners in the GitHub emulator."""
     registrar, _base_url, _workdir = _sandbox_parts(cfg, target)
     s = registrar.settings
-    prefix = f"{cfg.name}-runner"
     return sorted(
         (
             {"id": r.id, "name": r.name, "status": r.status, "busy": r.busy, "labels": r.labels}
             for r in registrar.github.list_runners(s.owner, s.repository)
-            if r.name.startswith(prefix)
+            if is_fleet_runner(cfg.name, r.name)
         ),
         key=lambda r: str(r["name"]),
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from runnerfleet.agent.registration import DEFAULT_LABELS
 from runnerfleet.agent.runner_release import checksum
 from runnerfleet.redaction import redact
+from runnerfleet.vocabulary import runner_prefix
 
 TEMPLATE_NAME = "cloud-init.yaml.tftpl"
 # EC2 rejects user data above 16 KiB (before base64).
@@ -162,7 +163,7 @@ def settings_from_config(
         app_image=app_image,
         cloudwatch_config_parameter=f"/{name}/cloudwatch-agent/config",
         registration_parameter_prefix=f"/{name}/runners",
-        runner_name_prefix=f"{name}-runner",
+        runner_name_prefix=runner_prefix(name).removesuffix("-"),
     )
 
 

@@ -23,13 +23,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runnerfleet.controlplane.registrar import (
-    FLEET_TAG,
-    POOL_TAG,
-    ROLE_TAG,
-    RUNNER_NAME_TAG,
-    runner_name_for,
-)
 from runnerfleet.controlplane.scaler import (
     Group,
     Instance,
@@ -38,14 +31,23 @@ from runnerfleet.controlplane.scaler import (
     SetDesiredCapacity,
     TerminateInstance,
 )
+from runnerfleet.vocabulary import (
+    ASG_NAME_TAG,
+    DEFAULT_POOL,
+    FLEET_TAG,
+    POOL_TAG,
+    ROLE_TAG,
+    RUNNER_NAME_TAG,
+    RUNNER_ROLE,
+    SEEN_STATES,
+    runner_name_for,
+)
 
 log = logging.getLogger(__name__)
 
 LAST_OUT_TAG = "runnerfleet:last-scale-out"
 LAST_IN_TAG = "runnerfleet:last-scale-in"
-ASG_TAG = "aws:autoscaling:groupName"
 PROTECT_BATCH = 50
-SEEN_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,6 @@ class Fleet:
     autoscaling: Any
     ec2: Any
 
-    @property
-    def runner_name_prefix(self) -> str:
-        return f"{self.name}-runner"
-
     # ---- reading ---------------------------------------------------------------------
     def groups(self) -> dict[str, GroupInfo]:
         """The fleet's ASGs by pool."""
@@ -156,8 +154,8 @@ class Fleet:
         protected = frozenset().union(*(g.protected for g in groups.values()))
         filters = [
             {"Name": f"tag:{FLEET_TAG}", "Values": [self.name]},
-            {"Name": f"tag:{ROLE_TAG}", "Values": ["runner"]},
-            {"Name": "instance-state-name", "Values": SEEN_STATES},
+            {"Name": f"tag:{ROLE_TAG}", "Values": [RUNNER_ROLE]},
+            {"Name": "instance-state-name", "Values": list(SEEN_STATES)},
         ]
         out: list[HostInfo] = []
         for page in self.ec2.get_paginator("describe_instances").paginate(Filters=filters):
@@ -165,16 +163,16 @@ class Fleet:
                 for inst in res.get("Instances", []):
                     iid = str(inst["InstanceId"])
                     tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
-                    name = runner_name_for(tags, iid, self.runner_name_prefix)
+                    name = runner_name_for(tags, iid, self.name)
                     instance = Instance(
                         id=iid,
-                        pool=tags.get(POOL_TAG, "default"),
+                        pool=tags.get(POOL_TAG, DEFAULT_POOL),
                         state=str(inst["State"]["Name"]),
                         launched_at=inst["LaunchTime"].timestamp(),
                         protected=iid in protected,
                         runner_name=name,
                     )
-                    out.append(HostInfo(instance, tags.get(ASG_TAG), tags))
+                    out.append(HostInfo(instance, tags.get(ASG_NAME_TAG), tags))
         return sorted(out, key=lambda h: h.instance.id)
 
     # ---- acting ----------------------------------------------------------------------

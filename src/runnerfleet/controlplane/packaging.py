@@ -26,7 +26,14 @@ DEPENDENCIES = ("httpx>=0.27,<0.29", "PyJWT[crypto]>=2.8,<3")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 # Source files of the package, relative to the runnerfleet package directory.
-_INCLUDE = ("__init__.py", "redaction.py", "controlplane/*.py", "github/*.py", "agent/*.py")
+_INCLUDE = (
+    "__init__.py",
+    "redaction.py",
+    "vocabulary.py",
+    "controlplane/*.py",
+    "github/*.py",
+    "agent/*.py",
+)
 _EXCLUDE = ("github/spec.py", "github/emulator_runner.py", "agent/simulate.py", "agent/standin.py")
 
 

@@ -43,11 +43,9 @@ from runnerfleet.controlplane.scaler import (
     Snapshot,
     TerminateInstance,
 )
+from runnerfleet.vocabulary import GONE_STATES, LIVE_STATES, PRESENT_STATES, is_fleet_runner
 
 log = logging.getLogger(__name__)
-
-PRESENT_STATES = frozenset({"pending", "running", "stopping", "stopped"})
-GONE_STATES = frozenset({"shutting-down", "terminated"})
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,6 @@ class ReconcilerSettings:
     parameter_grace: float = 600.0
     queue_timeout: float = 300.0
     max_refresh: int = 20
-
-    @property
-    def runner_prefix(self) -> str:
-        return f"{self.name}-runner-"
 
 
 @dataclass(frozen=True)
@@ -138,7 +132,7 @@ def _hosts(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
     for host in facts.hosts:
         inst = host.instance
         name = inst.runner_name
-        if inst.state not in scaler.LIVE_STATES or name in runners or name in busy:
+        if inst.state not in LIVE_STATES or name in runners or name in busy:
             continue
         age = facts.now - inst.launched_at
         if age < settings.boot_timeout:
@@ -162,7 +156,7 @@ def _runners(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
     present = {h.instance.runner_name for h in facts.hosts if h.instance.state in PRESENT_STATES}
     busy = _busy_names(facts)
     for runner in facts.runners:
-        if not runner.name.startswith(settings.runner_prefix):
+        if not is_fleet_runner(settings.name, runner.name):
             continue  # not ours
         if runner.status != "offline" or runner.busy or runner.name in busy:
             continue
@@ -213,7 +207,7 @@ def _queue(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
         if pool.mode != "autoscaled" or group is None:
             continue
         live = [h.instance for h in facts.hosts if h.instance.pool == pool_name]
-        live = [i for i in live if i.state in scaler.LIVE_STATES]
+        live = [i for i in live if i.state in LIVE_STATES]
         n_busy = sum(1 for i in live if i.runner_name in busy)
         need = max(pool.min_size, min(pool.max_size, n_busy + len(queued[pool_name])))
         if group.desired < need:

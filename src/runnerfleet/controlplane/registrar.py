@@ -27,17 +27,18 @@ from typing import Any, Literal
 from runnerfleet.agent.registration import DEFAULT_LABELS, Registration
 from runnerfleet.controlplane.claims import Claims
 from runnerfleet.controlplane.ssm_store import RegistrationStore
+from runnerfleet.vocabulary import (
+    FLEET_TAG,
+    GONE_STATES,
+    LIVE_STATES,
+    POOL_TAG,
+    ROLE_TAG,
+    RUNNER_ID_TAG,
+    RUNNER_NAME_TAG,
+    runner_name_for,
+)
 
 log = logging.getLogger(__name__)
-
-FLEET_TAG = "runnerfleet:fleet"
-ROLE_TAG = "runnerfleet:role"
-POOL_TAG = "runnerfleet:pool"
-RUNNER_NAME_TAG = "runnerfleet:runner-name"
-RUNNER_ID_TAG = "runnerfleet:github-runner-id"
-
-LIVE_STATES = frozenset({"pending", "running"})
-GONE_STATES = frozenset({"shutting-down", "terminated"})
 
 
 # ---- inputs ------------------------------------------------------------------------------
@@ -109,10 +110,6 @@ class RegistrarSettings:
     @property
     def registration_prefix(self) -> str:
         return f"/{self.name}/runners"
-
-    @property
-    def runner_name_prefix(self) -> str:
-        return f"{self.name}-runner"
 
     @property
     def registration_url(self) -> str:
@@ -187,14 +184,6 @@ class CompleteLifecycle:
 
 
 RegistrarAction = Issue | DeleteParameter | DeleteRunner | Forget | CompleteLifecycle
-
-
-def runner_name_for(tags: Mapping[str, str], instance_id: str, prefix: str) -> str:
-    """Static hosts carry their name (`<name>-runner-01`); pool hosts get one from their id."""
-    if tags.get(RUNNER_NAME_TAG):
-        return tags[RUNNER_NAME_TAG]
-    pool = tags.get(POOL_TAG, "default")
-    return f"{prefix}-{pool}-{instance_id}"
 
 
 def _in_use(runners: Mapping[str, RunnerFact], name: str) -> bool:
@@ -339,7 +328,7 @@ class Registrar:
                     out[iid] = InstanceFact(
                         instance_id=iid,
                         state=str(inst["State"]["Name"]),
-                        runner_name=runner_name_for(tags, iid, self.settings.runner_name_prefix),
+                        runner_name=runner_name_for(tags, iid, self.settings.name),
                         pool=tags.get(POOL_TAG, "default"),
                         tags=tags,
                     )

@@ -35,7 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-LIVE_STATES = frozenset({"pending", "running"})
+from runnerfleet.vocabulary import LIVE_STATES
+
 QUEUED_STATES = frozenset({"queued", "waiting"})
 IMPLIED_LABEL = "self-hosted"
 

@@ -17,8 +17,8 @@
    publish `QueuedJobs`.
 
 Nothing secret is logged: log lines carry ids, actions and reasons, passed through
-runnerfleet.ui.redact. Module import is kept light (no boto3 until the first invocation)
-for the Lambda cold start; see benchmarks/scaler_decisions.py.
+runnerfleet.redaction.redact (dependency-free). Module import is kept light (no boto3 until
+the first invocation) for the Lambda cold start; see benchmarks/scaler_decisions.py.
 
 Lambda environment: RUNNERFLEET_NAME, RUNNERFLEET_TABLE (the control plane table; jobs and
 delivery ids), RUNNERFLEET_WEBHOOK_SECRET_PARAMETER (default `/<name>/github/webhook-secret`,
@@ -43,17 +43,10 @@ from typing import Any
 from runnerfleet.controlplane.queue import JobStore, JobUpdate
 from runnerfleet.controlplane.scaler import Pool, ScalerSettings, match_pool
 from runnerfleet.github import webhooks
+from runnerfleet.redaction import redact
 
 log = logging.getLogger("runnerfleet.controlplane.webhook")
 log.setLevel(os.environ.get("RUNNERFLEET_LOG_LEVEL", "INFO"))
-
-
-def redact(text: str) -> str:
-    """runnerfleet.ui.redact, imported on first use: runnerfleet.ui loads typer and rich
-    (~150 ms), which the Lambda cold start should not pay before the first log line."""
-    from runnerfleet.ui import redact as _redact
-
-    return _redact(text)
 
 
 @dataclass(frozen=True)

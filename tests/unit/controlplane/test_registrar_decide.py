@@ -17,8 +17,8 @@ from runnerfleet.controlplane.registrar import (
     RegistrarSettings,
     RunnerFact,
     decide,
-    runner_name_for,
 )
+from runnerfleet.vocabulary import is_fleet_runner, runner_name_for, static_runner_name
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SETTINGS = RegistrarSettings(name="rf", owner="acme", repository="app")
@@ -115,12 +115,14 @@ def test_terminate_lifecycle_cleans_up_and_completes() -> None:
 
 
 def test_runner_names_static_tag_or_pool_and_id() -> None:
-    assert runner_name_for({"runnerfleet:runner-name": "rf-runner-03"}, "i-1", "rf-runner") == (
+    assert runner_name_for({"runnerfleet:runner-name": "rf-runner-03"}, "i-1", "rf") == (
         "rf-runner-03"
     )
-    assert runner_name_for({"runnerfleet:pool": "gpu"}, "i-0abc", "rf-runner") == (
-        "rf-runner-gpu-i-0abc"
-    )
+    assert runner_name_for({"runnerfleet:pool": "gpu"}, "i-0abc", "rf") == "rf-runner-gpu-i-0abc"
+    assert runner_name_for({}, "i-0abc", "rf") == "rf-runner-default-i-0abc"
+    assert is_fleet_runner("rf", "rf-runner-03") and is_fleet_runner("rf", "rf-runner-gpu-i-1")
+    assert not is_fleet_runner("rf", "rf-runnerx-1") and not is_fleet_runner("rf", "other-1")
+    assert static_runner_name("rf", 3) == "rf-runner-03"
 
 
 def test_labels_include_defaults_configured_and_pool_labels_once() -> None:
