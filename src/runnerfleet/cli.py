@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "runnerfleet.commands.render",  # render user-data
     "runnerfleet.commands.controlplane",  # registrar run-once
     "runnerfleet.commands.controlplane_serve",  # serve, reconcile
+    "runnerfleet.commands.cost",  # cost
 )
 
 
