@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Fleet name; prefixes every resource (function <name>-registrar, table <name>-control-plane, SSM /<name>/runners/* and /<name>/github/*)."
+  description = "Fleet name; prefixes every resource (functions <name>-webhook, <name>-reconcile and <name>-registrar, table <name>-control-plane, SSM /<name>/runners/* and /<name>/github/*)."
   type        = string
 
   validation {
@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "package_path" {
-  description = "Path of the control plane's Lambda zip, built by `runnerfleet registrar package` (runnerfleet.controlplane.packaging)."
+  description = "Path of the control plane's Lambda zip (all three functions), built by `runnerfleet registrar package` (runnerfleet.controlplane.packaging)."
   type        = string
 
   validation {
@@ -46,7 +46,7 @@ variable "github_repository" {
 }
 
 variable "github_auth" {
-  description = "How the control plane authenticates to GitHub: \"app\" (GitHub App; SSM /<name>/github/app-id, private-key, installation-id) or \"pat\" (SSM /<name>/github/token)."
+  description = "How the control plane authenticates to GitHub: \"app\" (GitHub App; SSM /<name>/github/app-id, private-key, installation-id) or \"pat\" (SSM /<name>/github/token). The operator writes them; Terraform only grants read."
   type        = string
   default     = "app"
 
@@ -57,13 +57,35 @@ variable "github_auth" {
 }
 
 variable "github_credentials_secret_arn" {
-  description = "ARN of an existing Secrets Manager secret holding the GitHub credentials as JSON ({\"app_id\", \"private_key\", \"installation_id\"} or {\"token\"}); null uses the SSM parameters this module creates."
+  description = "ARN of an existing Secrets Manager secret holding the GitHub credentials as JSON ({\"app_id\", \"private_key\", \"installation_id\"} or {\"token\"}); null reads the SSM parameters under /<name>/github (written out of band)."
   type        = string
   default     = null
 
   validation {
     condition     = var.github_credentials_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", coalesce(var.github_credentials_secret_arn, "-")))
     error_message = "github_credentials_secret_arn must be a Secrets Manager secret ARN, or null."
+  }
+}
+
+variable "mode" {
+  description = "Fleet mode the control plane manages: \"static\" (fixed instances) or \"autoscaled\" (one Auto Scaling group per pool, named <name>-<pool>)."
+  type        = string
+  default     = "autoscaled"
+
+  validation {
+    condition     = contains(["static", "autoscaled"], var.mode)
+    error_message = "mode must be \"static\" or \"autoscaled\"."
+  }
+}
+
+variable "runner_count" {
+  description = "Static mode: the number of runner instances (RUNNERFLEET_RUNNER_COUNT)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.runner_count >= 0 && var.runner_count <= 100 && floor(var.runner_count) == var.runner_count
+    error_message = "runner_count must be a whole number from 0 to 100."
   }
 }
 
@@ -102,6 +124,71 @@ variable "scan_schedule" {
   }
 }
 
+variable "reconcile_schedule" {
+  description = "EventBridge schedule of the reconcile pass (scale in/out from GitHub's queue, drift healing, the QueuedJobs metric)."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.reconcile_schedule))
+    error_message = "reconcile_schedule must be an EventBridge schedule like rate(1 minute) or cron(0/2 * * * ? *)."
+  }
+}
+
+variable "boot_timeout_seconds" {
+  description = "Seconds a runner instance may take to register before the reconcile pass treats it as failed (RUNNERFLEET_BOOT_TIMEOUT)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.boot_timeout_seconds >= 60 && var.boot_timeout_seconds <= 3600
+    error_message = "boot_timeout_seconds must be from 60 to 3600."
+  }
+}
+
+variable "metric_namespace" {
+  description = "CloudWatch namespace of the control plane's metrics (QueuedJobs); the roles may publish only there. Must match runnerfleet.controlplane.metrics.NAMESPACE."
+  type        = string
+  default     = "runnerfleet"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/#:-]{1,255}$", var.metric_namespace)) && !startswith(var.metric_namespace, "AWS/")
+    error_message = "metric_namespace must be a CloudWatch namespace (not AWS/...)."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions per function (webhook, reconcile, registrar); null (the default) reserves none, which accounts with a small concurrency quota require."
+  type = object({
+    webhook   = optional(number)
+    reconcile = optional(number)
+    registrar = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.reserved_concurrency) : v == null ? true : (v >= 0 && floor(v) == v)])
+    error_message = "reserved_concurrency values must be whole numbers >= 0, or null."
+  }
+}
+
+variable "tracing_enabled" {
+  description = "X-Ray active tracing for the functions; their roles then get xray:PutTraceSegments and xray:PutTelemetryRecords."
+  type        = bool
+  default     = true
+}
+
+variable "log_level" {
+  description = "Log level of the functions (RUNNERFLEET_LOG_LEVEL)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
 variable "kms_key_arn" {
   description = "KMS key for the registration SecureStrings, the table, the queue and the function's environment; null uses AWS managed keys."
   type        = string
@@ -114,7 +201,7 @@ variable "kms_key_arn" {
 }
 
 variable "log_retention_days" {
-  description = "Days CloudWatch Logs keeps the function's logs."
+  description = "Days CloudWatch Logs keeps the functions' logs."
   type        = number
   default     = 30
 
@@ -124,14 +211,25 @@ variable "log_retention_days" {
   }
 }
 
+variable "lambda_architecture" {
+  description = "Instruction set of the functions; the package's compiled dependencies are built for it (x86_64 or arm64)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
 variable "lambda_runtime" {
-  description = "Python runtime of the function."
+  description = "Python runtime of the functions (the package is built for Python 3.12)."
   type        = string
   default     = "python3.12"
 
   validation {
-    condition     = can(regex("^python3\\.(1[1-9])$", var.lambda_runtime))
-    error_message = "lambda_runtime must be python3.11 or later, e.g. python3.12."
+    condition     = var.lambda_runtime == "python3.12"
+    error_message = "lambda_runtime must be python3.12: the package's compiled dependencies (cryptography, cffi) are locked for CPython 3.12."
   }
 }
 

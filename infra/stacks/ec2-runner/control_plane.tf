@@ -1,18 +1,44 @@
-# Control plane area (owner: host-bootstrap): the registrar Lambda that writes one one-shot
-# GitHub registration per runner instance to SSM /<name>/runners/<instance-id>, its claims
-# table, dead-letter queue, event rules, and the SSM parameters for the GitHub credentials.
+# Control plane: three Lambda functions from one package (infra/modules/control-plane):
+# `<name>-webhook` behind a function URL (GitHub's workflow_job deliveries -> scale out),
+# `<name>-reconcile` on a schedule (scale in/out from GitHub's queue, drift healing, the
+# QueuedJobs metric) and `<name>-registrar` (one one-shot registration per runner instance in
+# SSM /<name>/runners/<instance-id>), their table, dead-letter queue and event rules.
+# The GitHub credentials and the webhook secret live in SSM /<name>/github/*, written by the
+# operator (`runnerfleet github configure`); Terraform only names them and grants read.
 # The Lambda package is built by the CLI (`runnerfleet registrar package --out <path>`,
 # runnerfleet.controlplane.packaging) before plan; without it the control plane is left out
 # and a check warns.
 
 variable "control_plane_package" {
-  description = "Path of the registrar's Lambda zip; null means build/control-plane.zip next to this stack."
+  description = "Path of the control plane's Lambda zip; null means build/control-plane.zip next to this stack."
   type        = string
   default     = null
 
   validation {
     condition     = var.control_plane_package == null || endswith(coalesce(var.control_plane_package, "-"), ".zip")
     error_message = "control_plane_package must be the .zip built by `runnerfleet registrar package`."
+  }
+}
+
+variable "control_plane_reconcile_schedule" {
+  description = "EventBridge schedule of the control plane's reconcile pass."
+  type        = string
+  default     = "rate(1 minute)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.control_plane_reconcile_schedule))
+    error_message = "control_plane_reconcile_schedule must be an EventBridge schedule like rate(1 minute)."
+  }
+}
+
+variable "control_plane_boot_timeout" {
+  description = "Seconds a runner may take to register before the reconcile pass treats its instance as failed."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.control_plane_boot_timeout >= 60 && var.control_plane_boot_timeout <= 3600
+    error_message = "control_plane_boot_timeout must be from 60 to 3600 seconds."
   }
 }
 
@@ -49,18 +75,37 @@ module "control_plane" {
   github_owner      = var.github_owner
   github_repository = var.github_repository
   github_auth       = var.github_auth
+  mode              = var.runner_mode
+  runner_count      = var.runner_count
   ephemeral         = var.ephemeral
   runner_labels     = var.runner_labels
   pool_labels       = { for p in var.pools : p.name => p.labels }
 
   lifecycle_event_rule_name = module.runner_fleet.lifecycle_event_rule_name
+  reconcile_schedule        = var.control_plane_reconcile_schedule
+  boot_timeout_seconds      = var.control_plane_boot_timeout
   log_retention_days        = var.log_retention_days
   tags                      = var.tags
 }
 
-output "control_plane_function_name" {
-  description = "Registrar Lambda function (null when the control plane is off)."
-  value       = one(module.control_plane[*].function_name)
+output "control_plane_function_names" {
+  description = "The control plane's Lambda functions by role: webhook, reconcile, registrar (null when the control plane is off)."
+  value       = one(module.control_plane[*].function_names)
+}
+
+output "webhook_url" {
+  description = "The GitHub App's webhook URL (the webhook function's URL; null when the control plane is off)."
+  value       = one(module.control_plane[*].webhook_url)
+}
+
+output "webhook_secret_parameter_name" {
+  description = "SSM SecureString to hold the App's webhook secret (null when the control plane is off)."
+  value       = one(module.control_plane[*].webhook_secret_parameter_name)
+}
+
+output "webhook_secret_parameter_arn" {
+  description = "ARN of the webhook secret's SSM parameter (null when the control plane is off)."
+  value       = one(module.control_plane[*].webhook_secret_parameter_arn)
 }
 
 output "control_plane_table_name" {
@@ -69,7 +114,7 @@ output "control_plane_table_name" {
 }
 
 output "github_parameter_names" {
-  description = "SSM parameters to fill with the GitHub credentials (empty when the control plane is off)."
+  description = "SSM parameters to write with the GitHub credentials before the functions run; Terraform never manages them (empty when the control plane is off)."
   value       = flatten(module.control_plane[*].github_parameter_names)
 }
 

@@ -1,6 +1,7 @@
-"""`terraform test` of infra/modules/control-plane (plan-only, mock AWS provider): names, IAM
-scoped to /<name>/runners/* and /<name>/github/*, credentials per auth mode, event wiring and
-input validation. See infra/modules/control-plane/tests/control_plane.tftest.hcl."""
+"""`terraform test` of infra/modules/control-plane (plan-only, mock AWS provider): the three
+functions and their handlers, the public webhook URL and its permissions, the reconcile
+schedule, IAM per function scoped to this fleet, no credential managed by Terraform, options
+and input validation. See infra/modules/control-plane/tests/control_plane.tftest.hcl."""
 
 from __future__ import annotations
 
@@ -38,4 +39,4 @@ def test_control_plane_module_terraform_tests(tmp_path: Path) -> None:
         [exe, "test", "-no-color"], cwd=copy, env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed, 0 failed" in result.stdout
+    assert "6 passed, 0 failed" in result.stdout

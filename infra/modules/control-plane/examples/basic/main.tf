@@ -1,5 +1,7 @@
 # Standalone use of the control-plane module: an organization-level ephemeral fleet with a
-# GitHub App. Build the package first: `runnerfleet registrar package --out registrar.zip`.
+# GitHub App. Build the package first: `runnerfleet registrar package --out registrar.zip`;
+# write the App's credentials and webhook secret to SSM (names in the outputs) before or
+# after the apply, never through Terraform.
 
 terraform {
   required_version = ">= 1.10"
@@ -23,7 +25,7 @@ variable "region" {
 }
 
 variable "package_path" {
-  description = "The registrar package built by `runnerfleet registrar package`."
+  description = "The control plane's package built by `runnerfleet registrar package`."
   type        = string
   default     = "registrar.zip"
 }
@@ -39,6 +41,16 @@ module "control_plane" {
 }
 
 output "github_parameter_names" {
-  description = "Fill these with the GitHub App's id, key and installation id."
+  description = "Write these with the GitHub App's id, installation id and key."
   value       = module.control_plane.github_parameter_names
+}
+
+output "webhook_url" {
+  description = "The GitHub App's webhook URL."
+  value       = module.control_plane.webhook_url
+}
+
+output "webhook_secret_parameter_name" {
+  description = "Write the App's webhook secret here (SecureString)."
+  value       = module.control_plane.webhook_secret_parameter_name
 }
