@@ -97,12 +97,12 @@ class Deployment:
     def control_plane_package(self) -> Path:
         """Build (or reuse) the control plane's Lambda zip that the stack deploys.
 
-        In the sandbox the functions are never invoked, so the zip holds runnerfleet's own
-        sources only; for AWS it also carries the pinned dependencies.
+        The zip carries the pinned dependencies everywhere: the sandbox runs the functions
+        from it as Lambda does (runnerfleet.sandboxrt), with only the zip and boto3 importable.
         """
         packaging = importlib.import_module("runnerfleet.controlplane.packaging")
         out = self.target.home / "build" / "control-plane.zip"
-        pkg = packaging.ensure_package(out, with_dependencies=not self.target.is_sandbox)
+        pkg = packaging.ensure_package(out, with_dependencies=True)
         path: Path = pkg.path
         return path
 
@@ -192,13 +192,14 @@ class Deployment:
         return result
 
     def bring_runners_online(self) -> None:
-        """Sandbox: run the registrar and the simulated hosts (host-bootstrap area)."""
-        sim = importlib.import_module("runnerfleet.agent.simulate")
-        # Simulated hosts start long-lived stand-in runner processes: their output goes to a
-        # log file, never to this command's stdout (which may carry --json output).
+        """Sandbox: hand the applied stack to the sandbox runtime (runnerfleet.sandboxrt),
+        which runs the deployed functions and boots a simulated host per running instance."""
+        hook = importlib.import_module("runnerfleet.sandboxrt.deployhook")
+        # The runtime may start long-lived processes: their output goes to a log file, never
+        # to this command's stdout (which may carry --json output).
         log = self.target.home / "simulated-hosts.log"
         with _child_output_to(log) as report:
-            sim.sandbox_bring_online(self.cfg, self.target, report)
+            hook.after_apply(self.cfg, self.target, self.terraform(), report)
 
     def deregister_runners(self) -> int:
         """Remove the fleet's runners from GitHub before instances go (sandbox: the emulator).
@@ -210,16 +211,14 @@ class Deployment:
             sim = importlib.import_module("runnerfleet.agent.simulate")
             removed: int = sim.sandbox_deregister(self.cfg, self.target, self.report)
             return removed
-        from runnerfleet.controlplane.ssm_store import load_github_auth
-        from runnerfleet.github.client import GitHubClient
+        from runnerfleet.controlplane.local import plane_for
         from runnerfleet.github.errors import GitHubError
 
         try:
-            auth = load_github_auth(ssm=self.target.client("ssm"), name=self.cfg.name)
+            gh = plane_for(self.cfg, self.target).github
         except Exception as exc:  # any failure here must not block the destroy
             self.report(f"runners not deregistered (no GitHub credentials readable: {exc})")
             return 0
-        gh = GitHubClient(self.cfg.github.api_url, auth)
         owner, repo = self.cfg.github.owner, self.cfg.github.repository
         count = 0
         try:

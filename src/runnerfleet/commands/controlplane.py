@@ -10,7 +10,7 @@ Exit codes: 0 ok, 1 an action failed, 2 bad input.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -30,48 +30,19 @@ registrar_app = typer.Typer(
 )
 
 
-def _aws_registrar(cfg: Any, target: Any) -> Any:
-    from botocore.exceptions import ClientError
-
-    from runnerfleet.controlplane.registrar import RegistrarSettings
-    from runnerfleet.controlplane.sandbox import claims_table_name
-    from runnerfleet.controlplane.ssm_store import CredentialsError
-    from runnerfleet.controlplane.wiring import build_registrar
-
-    settings = RegistrarSettings(
-        name=cfg.name,
-        owner=cfg.github.owner,
-        repository=cfg.github.repository,
-        github_url=cfg.github.url,
-        api_url=cfg.github.api_url,
-        ephemeral=cfg.runners.ephemeral,
-        labels=tuple(cfg.runners.labels),
-        pool_labels={p.name: tuple(p.labels) for p in cfg.runners.pools},
-    )
-    table: str | None = claims_table_name(cfg.name)
-    try:
-        target.client("dynamodb").describe_table(TableName=table)
-    except ClientError:
-        table = None
-    try:
-        return build_registrar(settings, target.client, claims_table=table)
-    except CredentialsError as exc:
-        fail(str(exc), EXIT_FAILED)
-
-
 @registrar_app.command("run-once")
 @handle_errors
 def run_once(config: ConfigOpt = None, sandbox: SandboxOpt = None, json: JsonOpt = False) -> None:
     """Run one full registrar scan against the fleet and print what it did."""
     cfg, project = load_config(config)
     target = target_for(cfg, project, sandbox, start=False)
-    if target.is_sandbox:
-        from runnerfleet.controlplane.sandbox import sandbox_registrar
+    from runnerfleet.controlplane.local import plane_for
+    from runnerfleet.controlplane.ssm_store import CredentialsError
 
-        registrar, _ = sandbox_registrar(cfg, target)
-    else:
-        registrar = _aws_registrar(cfg, target)
-    report = registrar.run_once()
+    try:
+        report = plane_for(cfg, target).registrar.run_once()
+    except CredentialsError as exc:
+        fail(str(exc), EXIT_FAILED)
     doc = report.as_dict()
     if json:
         print_json(doc)

@@ -66,6 +66,7 @@ def serve(
 ) -> None:
     """Serve POST /webhook (GitHub workflow_job events) and GET /healthz on 127.0.0.1."""
     from runnerfleet.controlplane import server as srv
+    from runnerfleet.controlplane.local import plane_for, webhook_secret
 
     if not 0 <= port <= 65535:
         fail(f"--port {port}: must be between 0 and 65535", EXIT_CONFIG)
@@ -77,20 +78,20 @@ def serve(
     from runnerfleet.target import resolve_target
 
     target = resolve_target(cfg, project, sandbox=sandbox, start=False)
-    secret = srv.webhook_secret(cfg, target, dict(os.environ), secret_env)
+    secret = webhook_secret(cfg, target, dict(os.environ), secret_env)
     if not secret:
         fail(
             f"no webhook secret: export {secret_env}=<the secret set on the GitHub App or "
             f"webhook>, or store it in SSM /{cfg.name}/github/webhook-secret",
             EXIT_CONFIG,
         )
-    processor = srv.processor_for(cfg, target, secret)
+    plane = plane_for(cfg, target, webhook_secret=secret)
+    processor = plane.processor
     tick = None
     if reconcile_every > 0:
-        reconciler = srv.reconciler_for(cfg, target, jobs=processor.jobs)
 
         def tick() -> None:
-            reconciler.run()
+            plane.reconciler.run()
 
     server = srv.ControlPlaneServer(
         processor, host, port, tick=tick, tick_seconds=reconcile_every or 60.0
@@ -124,12 +125,12 @@ def reconcile(
     json_out: JsonOpt = False,
 ) -> None:
     """Heal drift between GitHub runners, EC2 hosts, SSM registrations and the job queue."""
-    from runnerfleet.controlplane.server import reconciler_for
+    from runnerfleet.controlplane.local import plane_for
     from runnerfleet.target import resolve_target
 
     cfg, project = load_config(config)
     target = resolve_target(cfg, project, sandbox=sandbox, start=False)
-    plan, outcomes = reconciler_for(cfg, target).run(dry_run=dry_run)
+    plan, outcomes = plane_for(cfg, target).reconciler.run(dry_run=dry_run)
     doc = plan_json(plan.actions, outcomes, plan.findings)
     if json_out:
         print_json(doc)

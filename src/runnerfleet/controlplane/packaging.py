@@ -20,7 +20,7 @@ from pathlib import Path
 
 import runnerfleet
 
-HANDLER = "runnerfleet.controlplane.handlers.registrar_handler"
+HANDLER = "runnerfleet.controlplane.entrypoints.registrar"
 # Third-party libraries the handlers import (boto3 comes with the runtime).
 DEPENDENCIES = ("httpx>=0.27,<0.29", "PyJWT[crypto]>=2.8,<3")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -58,8 +58,10 @@ def source_files(package_dir: Path | None = None) -> list[tuple[Path, str]]:
             rel = path.relative_to(root).as_posix()
             if rel not in _EXCLUDE:
                 out[f"runnerfleet/{rel}"] = path
-    if "runnerfleet/controlplane/handlers.py" not in out:
-        raise PackagingError(f"{root} has no controlplane/handlers.py; is this a runnerfleet tree?")
+    if "runnerfleet/controlplane/entrypoints.py" not in out:
+        raise PackagingError(
+            f"{root} has no controlplane/entrypoints.py; is this a runnerfleet tree?"
+        )
     return [(path, name) for name, path in sorted(out.items())]
 
 

@@ -16,7 +16,6 @@ processes.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -123,29 +122,6 @@ class RegistrarSettings:
             if label not in out:
                 out.append(label)
         return out
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> RegistrarSettings:
-        """The Lambda's settings (environment set by infra/modules/control-plane)."""
-
-        def need(key: str) -> str:
-            value = env.get(key, "")
-            if not value:
-                raise ValueError(f"{key} is not set in the function's environment")
-            return value
-
-        pool_labels_raw = json.loads(env.get("RUNNERFLEET_POOL_LABELS") or "{}")
-        return cls(
-            name=need("RUNNERFLEET_NAME"),
-            owner=need("RUNNERFLEET_GITHUB_OWNER"),
-            repository=env.get("RUNNERFLEET_GITHUB_REPOSITORY") or None,
-            github_url=env.get("RUNNERFLEET_GITHUB_URL", "https://github.com"),
-            api_url=env.get("RUNNERFLEET_GITHUB_API_URL", "https://api.github.com"),
-            ephemeral=env.get("RUNNERFLEET_EPHEMERAL", "false").lower() == "true",
-            labels=tuple(x for x in env.get("RUNNERFLEET_RUNNER_LABELS", "").split(",") if x),
-            pool_labels={str(k): tuple(v) for k, v in pool_labels_raw.items()},
-            kms_key_id=env.get("RUNNERFLEET_KMS_KEY_ID") or None,
-        )
 
 
 # ---- actions -----------------------------------------------------------------------------

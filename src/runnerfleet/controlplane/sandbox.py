@@ -1,5 +1,7 @@
-"""The registrar in the sandbox: GitHub credentials from the running GitHub emulator are put
-into the AWS emulator's SSM (`/<name>/github/*`), then read back the way the Lambda reads them.
+"""The control plane's GitHub side in the sandbox: the GitHub emulator's credentials and the
+sandbox's webhook secret are put into the AWS emulator's SSM (`/<name>/github/*`, as
+`runnerfleet github configure` does on AWS), where the deployed functions read them; and a
+Registrar for the CLI's own sandbox calls (`down` deregisters runners, `status` lists them).
 """
 
 from __future__ import annotations
@@ -8,10 +10,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from runnerfleet.controlplane.registrar import Registrar, RegistrarSettings
-from runnerfleet.controlplane.wiring import build_registrar
+from runnerfleet.controlplane.compose import ControlPlane, compose, deployed_table
+from runnerfleet.controlplane.registrar import Registrar
+from runnerfleet.controlplane.settings import ControlPlaneSettings
 
 
 def claims_table_name(name: str) -> str:
@@ -35,23 +36,18 @@ def _emulator_credentials(info: dict[str, Any]) -> dict[str, str]:
     return {"app-id": str(info["app_id"]), "private-key": str(key)}
 
 
-def _table_exists(dynamodb: Any, table: str) -> bool:
-    try:
-        dynamodb.describe_table(TableName=table)
-    except ClientError:
-        return False
-    return True
-
-
-def sandbox_registrar(cfg: Any, target: Any) -> tuple[Registrar, str]:
-    """A Registrar for the sandbox fleet and the GitHub emulator's base URL."""
+def publish_github_credentials(cfg: Any, target: Any) -> str:
+    """Write the emulator's App key (or PAT) and the sandbox's webhook secret to SSM
+    `/<name>/github/*` and install the App on the fleet's owner in the emulator; returns the
+    emulator's URL."""
     info = target.sandbox.github_info()
     base_url = str(info.get("url") or info.get("base_url") or "").rstrip("/")
     if not base_url:
         raise RuntimeError("the GitHub emulator's state file has no url")
     ssm = target.client("ssm")
-    creds = _emulator_credentials(info)
-    for key, value in creds.items():
+    values = dict(_emulator_credentials(info))
+    values["webhook-secret"] = target.sandbox.webhook_secret()
+    for key, value in values.items():
         ssm.put_parameter(
             Name=f"/{cfg.name}/github/{key}", Value=value, Type="SecureString", Overwrite=True
         )
@@ -60,18 +56,20 @@ def sandbox_registrar(cfg: Any, target: Any) -> tuple[Registrar, str]:
     # The emulator serves an owner once "the App is installed" there (idempotent).
     with EmulatorControl(base_url) as control, contextlib.suppress(RuntimeError):
         control.add_installation(cfg.github.owner)
-    pools = {p.name: tuple(p.labels) for p in cfg.runners.pools}
-    settings = RegistrarSettings(
-        name=cfg.name,
-        owner=cfg.github.owner,
-        repository=cfg.github.repository,
-        github_url=base_url,
-        api_url=base_url,
-        ephemeral=cfg.runners.ephemeral,
-        labels=tuple(cfg.runners.labels),
-        pool_labels=pools,
+    return base_url
+
+
+def sandbox_plane(cfg: Any, target: Any) -> tuple[ControlPlane, str]:
+    """The control plane of the sandbox fleet and the GitHub emulator's base URL."""
+    base_url = publish_github_credentials(cfg, target)
+    table = deployed_table(target.client("dynamodb"), cfg.name)
+    settings = ControlPlaneSettings.from_config(
+        cfg, table=table, github_url=base_url, github_api_url=base_url
     )
-    table = claims_table_name(cfg.name)
-    has_table = _table_exists(target.client("dynamodb"), table)
-    registrar = build_registrar(settings, target.client, claims_table=table if has_table else None)
-    return registrar, base_url
+    return compose(settings, target.client), base_url
+
+
+def sandbox_registrar(cfg: Any, target: Any) -> tuple[Registrar, str]:
+    """A Registrar for the sandbox fleet and the GitHub emulator's base URL."""
+    plane, base_url = sandbox_plane(cfg, target)
+    return plane.registrar, base_url

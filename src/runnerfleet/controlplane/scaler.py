@@ -59,8 +59,11 @@ class Pool:
     max_size: int = 5
     mode: PoolMode = "autoscaled"
     ephemeral: bool = False
+    idle: int = 0  # hot runners kept registered and waiting (scale-in leaves them)
 
     def __post_init__(self) -> None:
+        if self.idle < 0:
+            raise ValueError(f"pool {self.name!r}: idle must be >= 0, got {self.idle}")
         if self.min_size < 0 or self.max_size < self.min_size:
             raise ValueError(
                 f"pool {self.name!r}: need 0 <= min_size <= max_size, "
@@ -80,6 +83,7 @@ def build_pools(
     ephemeral: bool = False,
     static_count: int = 0,
     sizes: Mapping[str, tuple[int, int]] | None = None,
+    idle: Mapping[str, int] | None = None,
 ) -> list[Pool]:
     """The pools of a fleet: its runners carry the default labels, the fleet's labels and
     their pool's labels (as the registrar registers them). Static mode is one pool named
@@ -89,9 +93,16 @@ def build_pools(
     if mode == "static":
         n = static_count
         return [Pool("default", frozenset(base), n, n, "static", ephemeral)]
-    sizes = sizes or {}
+    sizes, idle = sizes or {}, idle or {}
     return [
-        Pool(name, frozenset((*base, *labels)), *sizes.get(name, (0, 5)), "autoscaled", ephemeral)
+        Pool(
+            name,
+            frozenset((*base, *labels)),
+            *sizes.get(name, (0, 5)),
+            "autoscaled",
+            ephemeral,
+            idle.get(name, 0),
+        )
         for name, labels in pool_labels.items()
     ]
 

@@ -8,11 +8,7 @@ Routes:
 
 Optionally a background thread calls `tick()` (a reconcile pass) every `tick_seconds`; a
 failing pass is logged and the next one runs as planned. Only loopback addresses are bound.
-
-The `*_for(cfg, target)` functions at the end wire the same pieces the Lambda builds from its
-environment, from a FleetConfig and a runnerfleet.target.Target (sandbox or AWS): the
-DynamoDB table when it is deployed (in-memory stores otherwise), the webhook secret from the
-environment or SSM, the fleet, metrics and the GitHub client.
+This module only serves HTTP: the processor comes built (runnerfleet.controlplane.local).
 """
 
 from __future__ import annotations
@@ -27,7 +23,7 @@ from typing import Any
 
 from runnerfleet.controlplane.webhook_handler import Reply, WebhookProcessor
 from runnerfleet.github.webhooks import MAX_BODY_BYTES
-from runnerfleet.ui import redact
+from runnerfleet.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -161,110 +157,3 @@ def _handler(processor: WebhookProcessor) -> type[BaseHTTPRequestHandler]:
             log.debug(redact("controlplane: " + format % args))
 
     return Handler
-
-
-# ---- local wiring (CLI): the same pieces the Lambda builds from its environment ----------
-def table_name(name: str) -> str:
-    """The control plane's table (infra/modules/control-plane)."""
-    return f"{name}-control-plane"
-
-
-def pools_for(cfg: Any) -> list[Any]:
-    """The fleet's pools from a FleetConfig (labels as the registrar registers them)."""
-    from runnerfleet.controlplane.scaler import build_pools
-
-    r = cfg.runners
-    return build_pools(
-        r.mode,
-        r.labels,
-        {p.name: p.labels for p in r.pools},
-        ephemeral=r.ephemeral,
-        static_count=r.count,
-        sizes={p.name: (p.min_size, p.max_size) for p in r.pools},
-    )
-
-
-def _has_table(dynamodb: Any, table: str) -> bool:
-    try:
-        dynamodb.describe_table(TableName=table)
-    except dynamodb.exceptions.ResourceNotFoundException:
-        return False
-    return True
-
-
-def webhook_secret(cfg: Any, target: Any, env: dict[str, str], env_name: str) -> str | None:
-    """The webhook secret: the named environment variable, else SSM
-    `/<name>/github/webhook-secret` of the target; None when neither has one."""
-    if env.get(env_name):
-        return env[env_name]
-    ssm = target.client("ssm")
-    try:
-        param = ssm.get_parameter(Name=f"/{cfg.name}/github/webhook-secret", WithDecryption=True)
-    except ssm.exceptions.ParameterNotFound:
-        return None
-    value = str(param["Parameter"]["Value"])
-    return value if value and value != "REPLACE_ME" else None
-
-
-def processor_for(cfg: Any, target: Any, secret: str) -> WebhookProcessor:
-    """A WebhookProcessor on the target: the DynamoDB table when deployed, else memory."""
-    from runnerfleet.controlplane.fleet import Fleet
-    from runnerfleet.controlplane.metrics import Metrics
-    from runnerfleet.controlplane.queue import DynamoJobStore, JobStore, MemoryJobStore
-    from runnerfleet.github import webhooks
-
-    dynamodb = target.client("dynamodb")
-    table = table_name(cfg.name)
-    jobs: JobStore
-    dedupe: webhooks.DeliveryDedupe
-    if _has_table(dynamodb, table):
-        jobs = DynamoJobStore(dynamodb, table)
-        dedupe = webhooks.DynamoDedupe(table, dynamodb, ttl_attribute="expires_at")
-    else:
-        jobs, dedupe = MemoryJobStore(), webhooks.InMemoryDedupe()
-    return WebhookProcessor(
-        secret=secret,
-        dedupe=dedupe,
-        jobs=jobs,
-        pools=pools_for(cfg),
-        fleet=Fleet(cfg.name, target.client("autoscaling"), target.client("ec2")),
-        metrics=Metrics(target.client("cloudwatch"), cfg.name),
-    )
-
-
-def github_for(cfg: Any, target: Any) -> Any:
-    """The control plane's GitHub client: the sandbox's emulator, or credentials in SSM."""
-    if target.sandbox is not None:
-        from runnerfleet.controlplane.sandbox import sandbox_registrar
-
-        registrar, _ = sandbox_registrar(cfg, target)
-        return registrar.github
-    from runnerfleet.controlplane.ssm_store import load_github_auth
-    from runnerfleet.github.client import GitHubClient
-
-    auth = load_github_auth(ssm=target.client("ssm"), name=cfg.name)
-    return GitHubClient(cfg.github.api_url, auth)
-
-
-def reconciler_for(cfg: Any, target: Any, jobs: Any = None, github: Any = None) -> Any:
-    """A Reconciler for the fleet on the target (jobs: the processor's store when serving;
-    github: a ready client, else one from the sandbox or the credentials in SSM)."""
-    from runnerfleet.controlplane.fleet import Fleet
-    from runnerfleet.controlplane.queue import DynamoJobStore, MemoryJobStore
-    from runnerfleet.controlplane.reconciler import Reconciler, ReconcilerSettings
-    from runnerfleet.controlplane.ssm_store import RegistrationStore
-
-    if jobs is None:
-        dynamodb = target.client("dynamodb")
-        table = table_name(cfg.name)
-        jobs = DynamoJobStore(dynamodb, table) if _has_table(dynamodb, table) else MemoryJobStore()
-    return Reconciler(
-        settings=ReconcilerSettings(cfg.name, boot_timeout=cfg.control_plane.boot_timeout_seconds),
-        pools=pools_for(cfg),
-        fleet=Fleet(cfg.name, target.client("autoscaling"), target.client("ec2")),
-        github=github if github is not None else github_for(cfg, target),
-        owner=cfg.github.owner,
-        repository=cfg.github.repository,
-        registrations=RegistrationStore(target.client("ssm"), f"/{cfg.name}/runners"),
-        jobs=jobs,
-    )

@@ -1,8 +1,7 @@
-"""GitHub `workflow_job` webhook: verify, record the job, scale out. Lambda entries `handler`
-(the webhook) and `reconcile_handler` (the periodic reconcile pass, on a schedule).
+"""GitHub `workflow_job` webhook: verify, record the job, scale out.
 
 `WebhookProcessor.handle(headers, body)` is the whole logic, shared by the Lambda function
-(`handler`, behind a function URL or API Gateway HTTP API) and the local server
+(runnerfleet.controlplane.entrypoints.webhook, behind a function URL) and the local server
 (`runnerfleet serve`, runnerfleet.controlplane.server). In order:
 
 1. Body size (GitHub's 25 MB cap) -> 413.
@@ -20,13 +19,8 @@ Nothing secret is logged: log lines carry ids, actions and reasons, passed throu
 runnerfleet.redaction.redact (dependency-free). Module import is kept light (no boto3 until
 the first invocation) for the Lambda cold start; see benchmarks/scaler_decisions.py.
 
-Lambda environment: RUNNERFLEET_NAME, RUNNERFLEET_TABLE (the control plane table; jobs and
-delivery ids), RUNNERFLEET_WEBHOOK_SECRET_PARAMETER (default `/<name>/github/webhook-secret`,
-SecureString), RUNNERFLEET_MODE (static | autoscaled), RUNNERFLEET_RUNNER_LABELS (comma
-list), RUNNERFLEET_POOL_LABELS (JSON {pool: [labels]}), RUNNERFLEET_EPHEMERAL; for the
-reconcile pass also the registrar's GitHub settings (RUNNERFLEET_GITHUB_OWNER,
-RUNNERFLEET_GITHUB_REPOSITORY, RUNNERFLEET_GITHUB_API_URL, RUNNERFLEET_GITHUB_SECRET_ID) and
-RUNNERFLEET_BOOT_TIMEOUT (seconds, default 600).
+Built by runnerfleet.controlplane.compose from ControlPlaneSettings (whose docstring lists
+the Lambda environment).
 """
 
 from __future__ import annotations
@@ -172,165 +166,10 @@ class WebhookProcessor:
         return [o.as_dict() for o in outcomes]
 
 
-# ---- Lambda ------------------------------------------------------------------------------
-_PROCESSOR: WebhookProcessor | None = None
-
-
-def pools_from_env(env: Mapping[str, str]) -> list[Pool]:
-    from runnerfleet.controlplane.scaler import build_pools
-
-    mode = env.get("RUNNERFLEET_MODE", "autoscaled")
-    if mode not in ("static", "autoscaled"):
-        raise ValueError(f"RUNNERFLEET_MODE is {mode!r}; use static or autoscaled")
-    pool_labels = json.loads(env.get("RUNNERFLEET_POOL_LABELS") or '{"default": []}')
-    return build_pools(
-        "static" if mode == "static" else "autoscaled",
-        [x for x in env.get("RUNNERFLEET_RUNNER_LABELS", "").split(",") if x],
-        {str(k): [str(x) for x in v] for k, v in pool_labels.items()},
-        ephemeral=env.get("RUNNERFLEET_EPHEMERAL", "false").lower() == "true",
-        static_count=int(env.get("RUNNERFLEET_RUNNER_COUNT", "0") or 0),
-    )
-
-
-def processor_from_env(env: Mapping[str, str], client: Callable[[str], Any]) -> WebhookProcessor:
-    """The Lambda's processor: DynamoDB stores, the fleet and metrics through `client`."""
-    from runnerfleet.controlplane.fleet import Fleet
-    from runnerfleet.controlplane.metrics import Metrics
-    from runnerfleet.controlplane.queue import DynamoJobStore, MemoryJobStore
-
-    name = env.get("RUNNERFLEET_NAME", "")
-    if not name:
-        raise ValueError("RUNNERFLEET_NAME is not set in the function's environment")
-    param = env.get("RUNNERFLEET_WEBHOOK_SECRET_PARAMETER") or f"/{name}/github/webhook-secret"
-    secret = client("ssm").get_parameter(Name=param, WithDecryption=True)["Parameter"]["Value"]
-    table = env.get("RUNNERFLEET_TABLE", "")
-    dedupe: webhooks.DeliveryDedupe
-    jobs: JobStore
-    if table:
-        dynamodb = client("dynamodb")
-        dedupe = webhooks.DynamoDedupe(table, dynamodb, ttl_attribute="expires_at")
-        jobs = DynamoJobStore(dynamodb, table)
-    else:
-        log.warning("RUNNERFLEET_TABLE is not set: job table and dedupe are per process")
-        dedupe, jobs = webhooks.InMemoryDedupe(), MemoryJobStore()
-    return WebhookProcessor(
-        secret=secret,
-        dedupe=dedupe,
-        jobs=jobs,
-        pools=pools_from_env(env),
-        fleet=Fleet(name, client("autoscaling"), client("ec2")),
-        metrics=Metrics(client("cloudwatch"), name),
-    )
-
-
-def _aws_client_factory() -> Callable[[str], Any]:
-    import boto3
-
-    session = boto3.session.Session()
-
-    def client(service: str) -> Any:
-        return session.client(service)  # type: ignore[call-overload]
-
-    return client
-
-
-def _processor() -> WebhookProcessor:
-    global _PROCESSOR
-    if _PROCESSOR is None:
-        _PROCESSOR = processor_from_env(os.environ, _aws_client_factory())
-    return _PROCESSOR
-
-
-def github_from_env(env: Mapping[str, str], client: Callable[[str], Any]) -> Any:
-    """The GitHub client, with the registrar's settings and credentials (SSM or a secret)."""
-    from runnerfleet.controlplane.registrar import RegistrarSettings
-    from runnerfleet.controlplane.ssm_store import load_github_auth
-    from runnerfleet.github.client import GitHubClient
-
-    settings = RegistrarSettings.from_env(env)
-    secret_id = env.get("RUNNERFLEET_GITHUB_SECRET_ID") or None
-    auth = load_github_auth(
-        ssm=client("ssm"),
-        name=settings.name,
-        secrets=client("secretsmanager") if secret_id else None,
-        secret_id=secret_id,
-    )
-    return GitHubClient(settings.api_url, auth)
-
-
-def reconciler_from_env(
-    env: Mapping[str, str], client: Callable[[str], Any], github: Any = None
-) -> Any:
-    """The scheduled reconcile pass's Reconciler (job table shared with the webhook)."""
-    from runnerfleet.controlplane.fleet import Fleet
-    from runnerfleet.controlplane.queue import DynamoJobStore
-    from runnerfleet.controlplane.reconciler import Reconciler, ReconcilerSettings
-    from runnerfleet.controlplane.ssm_store import RegistrationStore
-
-    name, table = env.get("RUNNERFLEET_NAME", ""), env.get("RUNNERFLEET_TABLE", "")
-    if not name or not table:
-        raise ValueError("RUNNERFLEET_NAME and RUNNERFLEET_TABLE must be set for the reconciler")
-    boot_timeout = float(env.get("RUNNERFLEET_BOOT_TIMEOUT") or 600)
-    return Reconciler(
-        settings=ReconcilerSettings(name, boot_timeout=boot_timeout),
-        pools=pools_from_env(env),
-        fleet=Fleet(name, client("autoscaling"), client("ec2")),
-        github=github if github is not None else github_from_env(env, client),
-        owner=env.get("RUNNERFLEET_GITHUB_OWNER", ""),
-        repository=env.get("RUNNERFLEET_GITHUB_REPOSITORY") or None,
-        registrations=RegistrationStore(client("ssm"), f"/{name}/runners"),
-        jobs=DynamoJobStore(client("dynamodb"), table),
-    )
-
-
-_RECONCILER: Any = None
-
-
-def reconcile_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
-    """Lambda entry for the schedule: one reconcile pass; raises when an action failed, so
-    the invocation shows as failed (the next scheduled pass retries by design)."""
-    global _RECONCILER
-    if _RECONCILER is None:
-        _RECONCILER = reconciler_from_env(os.environ, _aws_client_factory())
-    plan, outcomes = _RECONCILER.run()
-    result = {
-        "ok": all(o.ok for o in outcomes),
-        "actions": [o.as_dict() for o in outcomes],
-        "findings": plan.findings,
-    }
-    for o in outcomes:
-        log.info(redact(f"reconcile {type(o.action).__name__}: ok={o.ok} {o.detail}"))
-    for finding in plan.findings:
-        log.warning(redact(f"reconcile: {finding}"))
-    if not result["ok"]:
-        raise RuntimeError(redact(f"reconcile actions failed: {result['actions']}"))
-    return result
-
-
-def reset() -> None:
-    """Forget the cached processor and reconciler (tests; a new process does this)."""
-    global _PROCESSOR, _RECONCILER
-    _PROCESSOR = None
-    _RECONCILER = None
-
-
+# ---- Lambda event shape ------------------------------------------------------------------
 def lambda_body(event: Mapping[str, Any]) -> bytes:
     """The raw body of a function-URL / HTTP API event (base64 when binary)."""
     raw = event.get("body") or ""
     if event.get("isBase64Encoded"):
         return base64.b64decode(raw)
     return raw.encode() if isinstance(raw, str) else bytes(raw)
-
-
-def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """Lambda entry point (function URL or API Gateway HTTP API, payload 2.0)."""
-    try:
-        body = lambda_body(event)
-    except ValueError:
-        return _bad(400, "body is marked base64 but does not decode").to_lambda()
-    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
-    try:
-        return _processor().handle(headers, body).to_lambda()
-    except Exception as exc:  # the reply must not leak details; the log keeps the type
-        log.error(redact(f"webhook failed: {type(exc).__name__}: {exc}"))
-        return _bad(500, "internal error; see the function's log").to_lambda()

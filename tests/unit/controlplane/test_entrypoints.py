@@ -37,7 +37,8 @@ PROBE = textwrap.dedent(
 
 LAMBDA_MODULES = [
     "runnerfleet.controlplane.webhook_handler",
-    "runnerfleet.controlplane.handlers",
+    "runnerfleet.controlplane.compose",
+    "runnerfleet.controlplane.settings",
     "runnerfleet.controlplane.registrar",
     "runnerfleet.controlplane.reconciler",
     "runnerfleet.controlplane.events",

@@ -33,8 +33,9 @@ def test_packaged_handler_imports_from_the_zip_alone(tmp_path: Path) -> None:
     code = (
         "import sys; sys.path = [p for p in sys.path if 'src' not in p]; "
         f"sys.path.insert(0, {str(pkg.path)!r}); "
-        "import runnerfleet.controlplane.handlers as h, runnerfleet.controlplane.registrar, "
-        "runnerfleet.controlplane.events, runnerfleet.controlplane.wiring; "
+        "import runnerfleet.controlplane.entrypoints as h, runnerfleet.controlplane.registrar, "
+        "runnerfleet.controlplane.events, runnerfleet.controlplane.compose, "
+        "runnerfleet.controlplane.settings, runnerfleet.controlplane.reconciler; "
         "assert h.__file__.startswith(sys.path[0]), h.__file__; print('ok')"
     )
     result = subprocess.run(

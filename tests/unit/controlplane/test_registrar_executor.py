@@ -23,7 +23,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from runnerfleet.controlplane import handlers
+from runnerfleet.controlplane import entrypoints
 from runnerfleet.controlplane.claims import DynamoClaims, MemoryClaims
 from runnerfleet.controlplane.registrar import (
     InstanceEvent,
@@ -292,7 +292,7 @@ def test_lambda_handler_reuses_one_registrar_per_process(
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    handlers.reset()
+    entrypoints.reset()
     ids = launch(aws("ec2"), fleet, 2)
     try:
         for iid in ids:
@@ -300,11 +300,11 @@ def test_lambda_handler_reuses_one_registrar_per_process(
                 "detail-type": "EC2 Instance State-change Notification",
                 "detail": {"instance-id": iid, "state": "running"},
             }
-            result = handlers.registrar_handler(event)
+            result = entrypoints.registrar(event)
             assert [a["action"] for a in result["actions"]] == ["Issue"]
-        assert handlers.registrar_handler({"detail-type": "Scheduled Event"})["actions"] == []
+        assert entrypoints.registrar({"detail-type": "Scheduled Event"})["actions"] == []
     finally:
-        handlers.reset()
+        entrypoints.reset()
     assert emulator.call_counts()[TOKEN_PATH] == 1
     assert len(params(ssm, fleet)) == 2
 

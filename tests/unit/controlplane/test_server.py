@@ -151,7 +151,7 @@ def test_cli_reconcile_json_shape() -> None:
 def test_cli_reconcile_runs_a_pass_and_exits_1_on_failure(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runnerfleet.controlplane import server as srv
+    from runnerfleet.controlplane import local
     from runnerfleet.controlplane.reconciler import DeleteRunner, Plan
 
     monkeypatch.chdir(tmp_path)
@@ -168,7 +168,10 @@ def test_cli_reconcile_runs_a_pass_and_exits_1_on_failure(
     class StubTarget:
         label = "stub"
 
-    monkeypatch.setattr(srv, "reconciler_for", lambda cfg, target: StubReconciler())
+    class StubPlane:
+        reconciler = StubReconciler()
+
+    monkeypatch.setattr(local, "plane_for", lambda cfg, target: StubPlane())
     monkeypatch.setattr("runnerfleet.target.resolve_target", lambda *a, **k: StubTarget())
     runner = CliRunner()
     out = runner.invoke(_app(), ["reconcile", "--json"])
@@ -189,7 +192,7 @@ def test_local_wiring_end_to_end_on_moto() -> None:
     from moto import mock_aws
 
     from runnerfleet import config
-    from runnerfleet.controlplane import server as srv
+    from runnerfleet.controlplane import local
     from runnerfleet.controlplane.queue import DynamoJobStore, create_table
     from runnerfleet.github.client import GitHubClient, TokenAuth
 
@@ -213,14 +216,14 @@ def test_local_wiring_end_to_end_on_moto() -> None:
 
     with mock_aws():
         target = Target()
-        assert srv.webhook_secret(cfg, target, {}, "UNSET_VAR") is None
+        assert local.webhook_secret(cfg, target, {}, "UNSET_VAR") is None
         target.client("ssm").put_parameter(
             Name="/rfx/github/webhook-secret", Value=SECRET, Type="SecureString"
         )
-        assert srv.webhook_secret(cfg, target, {}, "UNSET_VAR") == SECRET
-        assert srv.webhook_secret(cfg, target, {"V": "from-env"}, "V") == "from-env"
+        assert local.webhook_secret(cfg, target, {}, "UNSET_VAR") == SECRET
+        assert local.webhook_secret(cfg, target, {"V": "from-env"}, "V") == "from-env"
         # without the table the stores are per process; with it, DynamoDB
-        assert not isinstance(srv.processor_for(cfg, target, SECRET).jobs, DynamoJobStore)
+        assert not isinstance(local.plane_for(cfg, target).jobs, DynamoJobStore)
         create_table(target.client("dynamodb"), "rfx-control-plane")
         ec2, asg = target.client("ec2"), target.client("autoscaling")
         lt = ec2.create_launch_template(
@@ -237,7 +240,8 @@ def test_local_wiring_end_to_end_on_moto() -> None:
             AvailabilityZones=["us-east-1a"],
             Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True} for k, v in tags.items()],
         )  # fmt: skip
-        processor = srv.processor_for(cfg, target, SECRET)
+        plane = local.plane_for(cfg, target, webhook_secret=SECRET)
+        processor = plane.processor
         assert isinstance(processor.jobs, DynamoJobStore)
         with (
             ControlPlaneServer(processor) as server,
@@ -251,7 +255,8 @@ def test_local_wiring_end_to_end_on_moto() -> None:
             assert group["DesiredCapacity"] == 1
             assert [j.id for j in processor.jobs.jobs(time.time())] == [job_id]
             github = GitHubClient(gh.url, TokenAuth(gh.pat))
-            rec = srv.reconciler_for(cfg, target, jobs=processor.jobs, github=github)
+            plane.github_client = github
+            rec = plane.reconciler
             plan, outcomes = rec.run(dry_run=True)
             # the new host is booting, the job is fresh, GitHub has no runner: no drift
             assert (plan.actions, plan.findings, outcomes) == ([], [], [])

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from runnerfleet.controlplane import webhook_handler
+from runnerfleet.controlplane import entrypoints
 from runnerfleet.controlplane.fleet import GroupInfo, Outcome
 from runnerfleet.controlplane.metrics import NAMESPACE, QUEUED_JOBS, queued_jobs_datum
 from runnerfleet.controlplane.queue import (
@@ -255,9 +256,9 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             "RUNNERFLEET_POOL_LABELS": '{"default": []}',
         }.items():
             monkeypatch.setenv(key, value)
-        webhook_handler.reset()
+        entrypoints.reset()
         yield asg
-        webhook_handler.reset()
+        entrypoints.reset()
 
 
 def test_lambda_handler_end_to_end_on_moto(lambda_env: Any) -> None:
@@ -268,20 +269,20 @@ def test_lambda_handler_end_to_end_on_moto(lambda_env: Any) -> None:
         "body": base64.b64encode(body).decode(),
         "isBase64Encoded": True,
     }
-    out = webhook_handler.handler(event)
+    out = entrypoints.webhook(event)
     assert out["statusCode"] == 200, out
     result = json.loads(out["body"])
     assert result["recorded"] and result["ok"], result
     group = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]
     assert group["DesiredCapacity"] == 1
     # the job is in the shared table; the delivery id too (dedupe across Lambdas)
-    again = webhook_handler.handler({**event})
+    again = entrypoints.webhook({**event})
     assert json.loads(again["body"]) == {"ok": True, "duplicate": "d-21"}
     cw = boto3.client("cloudwatch", region_name="us-east-1")
     metrics = cw.list_metrics(Namespace=NAMESPACE, MetricName=QUEUED_JOBS)["Metrics"]
     assert metrics[0]["Dimensions"] == [{"Name": "Fleet", "Value": "rf"}]
     # an unsigned request is refused without detail leaking
-    bad = webhook_handler.handler({"headers": {"x-github-event": "workflow_job"}, "body": "{}"})
+    bad = entrypoints.webhook({"headers": {"x-github-event": "workflow_job"}, "body": "{}"})
     assert bad["statusCode"] == 401
 
 
@@ -290,7 +291,7 @@ def test_lambda_handler_hides_internal_errors(
 ) -> None:
     monkeypatch.setenv("RUNNERFLEET_MODE", "bogus")
     body = payload()
-    out = webhook_handler.handler({"headers": headers(body), "body": body.decode()})
+    out = entrypoints.webhook({"headers": headers(body), "body": body.decode()})
     assert out["statusCode"] == 500
     assert json.loads(out["body"])["error"] == "internal error; see the function's log"
 
@@ -326,12 +327,18 @@ def test_reconcile_lambda_heals_a_stale_queue(
     asg = lambda_env
     gh = FakeGitHub()
     monkeypatch.setenv("RUNNERFLEET_GITHUB_OWNER", "acme")
-    monkeypatch.setattr(webhook_handler, "github_from_env", lambda env, client: gh)
+    from runnerfleet.controlplane.compose import compose
+    from runnerfleet.controlplane.settings import ControlPlaneSettings
+
+    settings = ControlPlaneSettings.from_env(dict(os.environ))
+    entrypoints.reset(
+        compose(settings, lambda s: boto3.client(s, region_name="us-east-1"), github=gh)
+    )
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     store = DynamoJobStore(ddb, "rf-control-plane")
     old = time.time() - 1000  # its queued webhook was handled, the scale-out was lost
     store.record(JobUpdate(31, "queued", ("self-hosted", "linux"), "acme/app", 5, old), old)
-    result = webhook_handler.reconcile_handler({"source": "aws.events"})
+    result = entrypoints.reconcile({"source": "aws.events"})
     assert result["ok"], result
     kinds = [a["action"] for a in result["actions"]]
     assert kinds == ["RefreshJob", "SetDesiredCapacity"]
