@@ -1,7 +1,7 @@
 """Benchmark: the registrar Lambda's cold start and per-event cost.
 
 Prints JSON with:
-- `import_ms`: wall time of a fresh `python -c "import runnerfleet.controlplane.handlers"`
+- `import_ms`: wall time of a fresh `python -c "import runnerfleet.controlplane.entrypoints"`
   minus a bare `python -c pass` (median of `--imports` runs): what Lambda pays before the
   first event;
 - `first_event_import_ms`: what the first invocation adds (events, registrar, GitHub client,
@@ -35,8 +35,8 @@ from runnerfleet.controlplane.registrar import (
 )
 
 FIRST_EVENT = (
-    "import runnerfleet.controlplane.handlers, runnerfleet.controlplane.events, "
-    "runnerfleet.controlplane.registrar, runnerfleet.controlplane.wiring, "
+    "import runnerfleet.controlplane.entrypoints, runnerfleet.controlplane.events, "
+    "runnerfleet.controlplane.registrar, runnerfleet.controlplane.compose, "
     "runnerfleet.github.client, runnerfleet.redaction, boto3"
 )
 
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     bare = _median_ms("pass", args.imports)
-    handler = _median_ms("import runnerfleet.controlplane.handlers", args.imports)
+    handler = _median_ms("import runnerfleet.controlplane.entrypoints", args.imports)
     first = _median_ms(FIRST_EVENT, args.imports)
     with tempfile.TemporaryDirectory() as tmp:
         pkg = build_package(Path(tmp) / "registrar.zip")
