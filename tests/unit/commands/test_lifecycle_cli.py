@@ -25,7 +25,7 @@ BAD_CONFIGS = [
     ('[runners]\nami_id = "ubuntu"', "runners.ami_id"),
     ('[github]\nurl = "not a url"', "github.url"),
     ("[monitoring]\nlog_retention_days = 2", "monitoring.log_retention_days"),
-    ("name = ", "(file)"),
+    ("name = ", "name (line 1)"),
 ]
 
 
