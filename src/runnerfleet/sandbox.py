@@ -89,7 +89,7 @@ class Service:
 class SandboxState:
     aws: Service = field(default_factory=Service)
     github: Service = field(default_factory=Service)
-    control_plane: Service = field(default_factory=Service)
+    runtime: Service = field(default_factory=Service)
     region: str = "us-east-1"
 
 
@@ -115,7 +115,7 @@ class Sandbox:
             return SandboxState(
                 aws=Service(**raw.get("aws", {})),
                 github=Service(**raw.get("github", {})),
-                control_plane=Service(**raw.get("control_plane", {})),
+                runtime=Service(**raw.get("runtime", {})),
                 region=raw.get("region", self.region),
             )
         except (ValueError, TypeError) as exc:
@@ -144,11 +144,14 @@ class Sandbox:
         if not with_github:
             return
         if not self.state.github.alive():
-            # The control plane's port is chosen first so the emulator can deliver webhooks.
-            cp_port = free_port()
-            self.state.github = self._start_github(webhook_port=cp_port)
+            # The function URL's port is chosen first so the emulator can deliver webhooks.
+            url_port = free_port()
+            self.state.github = self._start_github(webhook_port=url_port)
             self._save()
-            self.state.control_plane = self._start_control_plane(cp_port)
+            self.state.runtime = self._start_runtime(url_port)
+            self._save()
+        elif not self.state.runtime.alive():
+            self.state.runtime = self._start_runtime(self.state.runtime.port or free_port())
             self._save()
 
     def _spawn(
@@ -187,15 +190,17 @@ class Sandbox:
         env = dict(os.environ)
         env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # DESIGN.md §5: managed policies
         env.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+        # moto server behind the strict layer, IAM enforced (runnerfleet.strictaws; the dummy
+        # key is the admin's). RUNNERFLEET_SANDBOX_IAM=off / _LAMBDA_CONCURRENCY pass through.
         proc = self._spawn(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+            [sys.executable, "-m", "runnerfleet.strictaws", "-H", LOOPBACK, "-p", str(port)],
             "moto.log",
             env,
         )
         self._wait_port(proc, port, "the AWS emulator (moto)", "moto.log")
         return Service(pid=proc.pid, port=port)
 
-    def _webhook_secret(self) -> str:
+    def webhook_secret(self) -> str:
         """A random per-sandbox webhook secret shared by the two emulated ends (0600 file)."""
         path = self.home / "webhook-secret"
         if not path.exists():
@@ -208,7 +213,7 @@ class Sandbox:
         state_file = self.home / "github-emulator.json"
         state_file.unlink(missing_ok=True)
         env = dict(os.environ)
-        env[WEBHOOK_SECRET_ENV] = self._webhook_secret()
+        env[WEBHOOK_SECRET_ENV] = self.webhook_secret()
         proc = self._spawn(
             [sys.executable, "-m", "runnerfleet.cli", "github-emulator", "--port", str(port),
              "--state-file", str(state_file),
@@ -224,20 +229,37 @@ class Sandbox:
         extra: dict[str, Any] = {"state_file": str(state_file)}
         return Service(pid=proc.pid, port=port, extra=extra)
 
-    def _start_control_plane(self, port: int) -> Service:
-        """`runnerfleet serve` on the sandbox: webhooks in, scaling decisions out."""
-        env = dict(os.environ)
-        env[WEBHOOK_SECRET_ENV] = self._webhook_secret()
-        args = [sys.executable, "-m", "runnerfleet.cli", "serve", "--port", str(port),
-                "--sandbox", "--reconcile-every", "0", "--webhook-secret-env",
-                WEBHOOK_SECRET_ENV]  # fmt: skip
-        config = self.config_path or (self.home.parent / "runnerfleet.toml")
-        args += ["--config", str(config.resolve())]
-        proc = self._spawn(args, "control-plane.log", env)
-        self._wait_port(
-            proc, port, "the local control plane (runnerfleet serve)", "control-plane.log"
-        )
-        return Service(pid=proc.pid, port=port)
+    def _start_runtime(self, url_port: int) -> Service:
+        """The runtime supervisor (runnerfleet.sandboxrt.supervisor): the stack's functions,
+        their triggers (the webhook function's URL on `url_port`) and the simulated hosts."""
+        control_port = free_port()
+        args = [sys.executable, "-m", "runnerfleet.sandboxrt.supervisor", "--home",
+                str(self.home.resolve()), "--url-port", str(url_port), "--control-port",
+                str(control_port)]  # fmt: skip
+        proc = self._spawn(args, "control-plane.log", dict(os.environ))
+        self._wait_port(proc, control_port, "the sandbox runtime", "control-plane.log")
+        return Service(pid=proc.pid, port=url_port, extra={"control_port": control_port})
+
+    # ---- the runtime's control surface ---------------------------------------------------
+    def runtime_call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        """Call the runtime supervisor's control port (`/reload`, `/status`, `/faults`)."""
+        import httpx
+
+        port = self.state.runtime.extra.get("control_port")
+        if not port or not self.state.runtime.alive():
+            raise SandboxError("the sandbox runtime is not running; run `runnerfleet up`")
+        resp = httpx.request(method, f"http://{LOOPBACK}:{port}{path}", json=body, timeout=timeout)
+        if resp.status_code >= 400:
+            raise SandboxError(f"sandbox runtime {method} {path}: {resp.text}")
+        return resp.json()
+
+    def runtime_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.runtime_call("GET", "/status")
+        return status
+
+    def set_delivery_faults(self, drop: float = 0.0, duplicate: float = 0.0, seed: int = 0) -> None:
+        """Lose / repeat a fraction of the webhook deliveries to the function URL."""
+        self.runtime_call("POST", "/faults", {"drop": drop, "duplicate": duplicate, "seed": seed})
 
     def github_info(self) -> dict[str, Any]:
         """What the GitHub emulator wrote about itself (URL, app id, key path, PAT)."""
@@ -257,7 +279,7 @@ class Sandbox:
             if stop_detached(hosts):
                 stopped.append("simulated-runners")
         services = (
-            ("control-plane", self.state.control_plane),
+            ("runtime", self.state.runtime),
             ("github", self.state.github),
             ("aws", self.state.aws),
         )
