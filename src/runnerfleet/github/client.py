@@ -20,8 +20,17 @@ Behaviour:
 - Rate limits: primary (waits for `x-ratelimit-reset`, also pre-emptively once the last
   response said 0 remain), secondary (403/429 with `retry-after`, else backoff from 60 s);
   5xx/network errors: exponential backoff; at most `max_retries` retries, with jitter.
+- Bounded: no wait longer than `max_wait_seconds`, none past the call's budget
+  (`call_budget_seconds`) or the invocation's (`begin_invocation(remaining_seconds=...,
+  budget_seconds=...)`, e.g. Lambda's remaining time); such a retry is not waited for and
+  BudgetExceeded names the wait GitHub asked for (runnerfleet.github.budget).
 - Mutations (POST/PUT/PATCH/DELETE) are serialised through one lock.
-- List calls send `If-None-Match` with the last ETag; a 304 reuses the cached page.
+- List calls send `If-None-Match` with the last ETag, page by page; a 304 reuses the cached
+  page (GitHub does not count 304s against the rate limit).
+- `stats()` counts answers by endpoint (`METHOD /path/{template}`, from
+  runnerfleet.github.permissions), 304s apart; installation tokens are cached per client.
+- Discovery without webhooks: installation repositories → queued/in-progress runs → their
+  queued jobs (`list_queued_jobs`), all conditional.
 - `clock` and `sleep` are injectable, so tests run on a virtual clock.
 """
 
@@ -32,21 +41,34 @@ import os
 import random
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from runnerfleet.github import retry
 from runnerfleet.github.auth import TOKEN_REFRESH_MARGIN_SECONDS, AppAuth, TokenAuth, app_jwt
+from runnerfleet.github.budget import (
+    DEFAULT_CALL_BUDGET_SECONDS,
+    DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_RESERVE_SECONDS,
+    Budget,
+)
 from runnerfleet.github.errors import (
     AuthError,
+    BudgetExceeded,
     ConflictError,
     GitHubError,
     NotFoundError,
+    OwnerKindError,
+    RateLimitBudgetExceeded,
     RateLimitError,
+    RetryBudgetExceeded,
+    RunnerGroupNotFound,
     RunnerNameConflict,
     TransientError,
     ValidationError,
@@ -60,22 +82,27 @@ from runnerfleet.github.models import (
     WorkflowJob,
     WorkflowRun,
 )
+from runnerfleet.github.permissions import endpoint_for_path
 from runnerfleet.github.tls import shared_ssl_context
 
 __all__ = [
     "API_VERSION",
     "AppAuth",
     "AuthError",
+    "BudgetExceeded",
+    "CallStats",
     "ConflictError",
     "GitHubClient",
     "GitHubError",
     "JitConfig",
     "NotFoundError",
+    "OwnerKindError",
     "RateLimitError",
     "RegistrationToken",
     "Repository",
     "Runner",
     "RunnerGroup",
+    "RunnerGroupNotFound",
     "RunnerNameConflict",
     "TokenAuth",
     "TransientError",
@@ -89,7 +116,25 @@ PER_PAGE = 100
 # Not RUNNERFLEET_*: config.py reads every RUNNERFLEET_* variable as a fleet setting.
 VALIDATE_ENV = "RFLEET_GITHUB_SPEC_VALIDATE"
 ETAG_CACHE_SIZE = 512
+DEFAULT_GROUP_ID = 1  # every organization's "Default" runner group; repository runners' group
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallStats:
+    """Answers received, by endpoint (`METHOD /path/{template}`): `calls` count against the
+    rate limit, `not_modified` are 304 answers to conditional requests (free)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    not_modified: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def counted(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def free(self) -> int:
+        return sum(self.not_modified.values())
 
 
 class _Ambiguous(Exception):
@@ -103,6 +148,14 @@ def _scope(owner: str, repo: str | None) -> str:
     if not owner or "/" in owner:
         raise ValueError(f"owner must be an org or user login, got {owner!r}")
     return f"/repos/{owner}/{repo}" if repo else f"/orgs/{owner}"
+
+
+def _user_owner(owner: str) -> OwnerKindError:
+    return OwnerKindError(
+        f"{owner} is a user account: GitHub has no runners for user accounts, only for "
+        "organizations and repositories; set [github] repository to one of its "
+        "repositories (repository runners), or use an organization as [github] owner"
+    )
 
 
 def _next_link(link_header: str | None) -> str | None:
@@ -151,6 +204,8 @@ class GitHubClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         max_retries: int = 5,
+        call_budget_seconds: float = DEFAULT_CALL_BUDGET_SECONDS,
+        max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
     ) -> None:
         if not api_url.startswith(("http://", "https://")):
             raise ValueError(
@@ -162,6 +217,14 @@ class GitHubClient:
         self._clock = clock
         self._sleep = sleep
         self._max_retries = max_retries
+        self._budget = Budget(
+            clock, call_budget_seconds=call_budget_seconds, max_wait_seconds=max_wait_seconds
+        )
+        self._timeout = timeout
+        self._api_path = urlsplit(self.api_url).path.rstrip("/")
+        self._calls: Counter[str] = Counter()
+        self._not_modified: Counter[str] = Counter()
+        self._groups: dict[tuple[str, str], int] = {}
         self._rand = random.Random()
         if transport is None and os.environ.get(VALIDATE_ENV) == "1":
             from runnerfleet.github.spec import ValidatingTransport
@@ -225,7 +288,8 @@ class GitHubClient:
             try:
                 body = self._call("GET", f"/orgs/{owner}/installation", auth="jwt").json()
             except NotFoundError:
-                body = self._call("GET", f"/users/{owner}/installation", auth="jwt").json()
+                self._call("GET", f"/users/{owner}/installation", auth="jwt")
+                raise _user_owner(owner) from None
         with self._lock:
             self._installations[key] = int(body["id"])
         return int(body["id"])
@@ -244,6 +308,17 @@ class GitHubClient:
             with self._lock:
                 self._tokens[installation_id] = (token, expires.timestamp())
             return token
+
+    def installation_permissions(self, installation_id: int) -> dict[str, str]:
+        """Mint a token for the installation (caching it) and return the permissions GitHub
+        says it carries: what the installation was granted."""
+        path = f"/app/installations/{int(installation_id)}/access_tokens"
+        body = self._call("POST", path, auth="jwt").json()
+        expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
+        with self._lock:
+            self._tokens[int(installation_id)] = (str(body["token"]), expires.timestamp())
+        perms = body.get("permissions") or {}
+        return {str(k): str(v) for k, v in perms.items()}
 
     def _auth_header(self, auth: str | tuple[str, str | None]) -> str:
         if auth == "jwt":
@@ -307,8 +382,10 @@ class GitHubClient:
         cache_key = f"{path}?{sorted((params or {}).items())}"
         refreshed_auth = False
         last_error: GitHubError | None = None
+        started = self._clock()
+        endpoint_key = self._endpoint_key(method, path)
         for attempt in range(self._max_retries + 1):
-            self._wait_for_primary_reset()
+            self._wait_for_primary_reset(method, path, started)
             headers = {"Authorization": self._auth_header(auth)}
             cached = None
             if etag:
@@ -316,8 +393,12 @@ class GitHubClient:
                     cached = self._etags.get(cache_key)
                 if cached:
                     headers["If-None-Match"] = cached[0]
+            left, _ = self._budget.left(started)
+            timeout = max(0.5, min(self._timeout, left))
             try:
-                resp = self._http.request(method, path, params=params, json=json, headers=headers)
+                resp = self._http.request(
+                    method, path, params=params, json=json, headers=headers, timeout=timeout
+                )
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__} talking to GitHub"
                 log.warning("github %s %s: %s (attempt %d)", method, path, reason, attempt + 1)
@@ -325,9 +406,15 @@ class GitHubClient:
                     raise _Ambiguous(reason) from exc
                 last_error = TransientError(reason, 0, method=method, path=path)
                 if attempt < self._max_retries:
-                    self._sleep(retry.backoff(attempt, self._rand.random()))
+                    delay = retry.backoff(attempt, self._rand.random())
+                    self._pause(delay, None, reason, method, path, started, rate_limited=False)
                 continue
             self._note_rate_limit(resp)
+            with self._lock:
+                if resp.status_code == 304:
+                    self._not_modified[endpoint_key] += 1
+                else:
+                    self._calls[endpoint_key] += 1
             if resp.status_code == 304 and cached is not None:
                 resp._content = b""  # body comes from the cache
                 resp.extensions["runnerfleet_cached_json"] = cached[1]
@@ -361,22 +448,22 @@ class GitHubClient:
                 raise _Ambiguous(f"HTTP {resp.status_code}")
             if not decision.retry:
                 raise last_error
-            if decision.reason.startswith(("secondary", "primary")):
+            if decision.rate_limited:
                 last_error = RateLimitError(
                     f"rate limited: {decision.reason}", resp.status_code, method=method, path=path
                 )
             if attempt >= self._max_retries:
                 break
-            log.warning(
-                "github %s %s: %s; retrying in %.1fs (attempt %d/%d)",
+            self._pause(
+                decision.delay,
+                decision.asked,
+                decision.reason,
                 method,
                 path,
-                decision.reason,
-                decision.delay,
-                attempt + 1,
-                self._max_retries,
+                started,
+                rate_limited=decision.rate_limited,
+                status=resp.status_code,
             )
-            self._sleep(decision.delay)
         assert last_error is not None
         raise last_error
 
@@ -385,16 +472,90 @@ class GitHubClient:
         with self._lock:
             self._primary_reset = None if wait is None else self._clock() + wait
 
-    def _wait_for_primary_reset(self) -> None:
+    def _wait_for_primary_reset(self, method: str, path: str, started: float) -> None:
         with self._lock:
             reset = self._primary_reset
         if reset is not None:
             delay = reset - self._clock()
             if delay > 0:
-                log.warning("github primary rate limit exhausted; waiting %.0fs", delay + 1)
-                self._sleep(delay + 1.0)
+                self._pause(
+                    delay + 1.0,
+                    delay,
+                    "primary rate limit exhausted (x-ratelimit-remaining: 0)",
+                    method,
+                    path,
+                    started,
+                    rate_limited=True,
+                    status=403,
+                )
             with self._lock:
                 self._primary_reset = None
+
+    def _pause(
+        self,
+        delay: float,
+        asked: float | None,
+        reason: str,
+        method: str,
+        path: str,
+        started: float,
+        *,
+        rate_limited: bool,
+        status: int = 0,
+    ) -> None:
+        """Check that a wait of `delay` seconds fits the budgets (else raise BudgetExceeded
+        naming the wait GitHub asked for), then sleep it."""
+        verdict = self._budget.check(delay, started)
+        if not verdict.fits:
+            wanted = asked if asked is not None else delay
+            what = "GitHub asked to wait" if asked is not None else "the next retry would wait"
+            cls: type[BudgetExceeded] = (
+                RateLimitBudgetExceeded if rate_limited else RetryBudgetExceeded
+            )
+            raise cls(
+                f"{reason}: {what} {wanted:.0f} s, but {verdict.limit} allows "
+                f"{verdict.allowed:.0f} s; not waiting (retry after {wanted:.0f} s)",
+                status,
+                method=method,
+                path=path,
+                requested_wait=wanted,
+                allowed=verdict.allowed,
+            )
+        log.warning("github %s %s: %s; retrying in %.1fs", method, path, reason, delay)
+        self._sleep(delay)
+
+    def begin_invocation(
+        self,
+        remaining_seconds: Callable[[], float] | None = None,
+        *,
+        budget_seconds: float | None = None,
+        reserve_seconds: float = DEFAULT_RESERVE_SECONDS,
+    ) -> None:
+        """Start an invocation (a Lambda event, a reconcile pass): no retry will wait past
+        `remaining_seconds()` - `reserve_seconds` (e.g. `lambda:
+        context.get_remaining_time_in_millis() / 1000`) or past `budget_seconds` from now."""
+        self._budget.begin(
+            remaining_seconds, budget_seconds=budget_seconds, reserve_seconds=reserve_seconds
+        )
+
+    # ------------------------------------------------------------------ stats
+
+    def _endpoint_key(self, method: str, path: str) -> str:
+        rel = urlsplit(path).path
+        if rel.startswith(self._api_path + "/"):
+            rel = rel[len(self._api_path) :]
+        row = endpoint_for_path(method, rel)
+        return row.key if row is not None else f"{method} {rel}"
+
+    def stats(self) -> CallStats:
+        """Answers so far by endpoint; 304s apart (they cost no rate limit)."""
+        with self._lock:
+            return CallStats(dict(self._calls), dict(self._not_modified))
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._not_modified.clear()
 
     @staticmethod
     def _json(resp: httpx.Response) -> Any:
@@ -455,10 +616,14 @@ class GitHubClient:
         *,
         name: str,
         labels: list[str],
-        runner_group_id: int = 1,
+        runner_group_id: int | None = None,
+        runner_group: str | None = None,
         work_folder: str = "_work",
     ) -> JitConfig:
         """Register a just-in-time runner called `name` and return its one-use config.
+
+        The runner joins `runner_group_id`, else the group named `runner_group` (resolved
+        once per client, organizations only), else the Default group (id 1).
 
         Never leaves two runners for one name: after an ambiguous failure (timeout, network
         error, 5xx) or a 409 name conflict, the runner with that name is looked up; an unused
@@ -468,6 +633,12 @@ class GitHubClient:
         if not labels:
             raise ValueError("generate_jit_config: labels must name at least one label")
         path = f"{_scope(owner, repo)}/actions/runners/generate-jitconfig"
+        if runner_group_id is None:
+            runner_group_id = (
+                self.resolve_runner_group(owner, runner_group, repo=repo)
+                if runner_group
+                else DEFAULT_GROUP_ID
+            )
         body = {
             "name": name,
             "labels": list(labels),
@@ -475,6 +646,7 @@ class GitHubClient:
             "work_folder": work_folder,
         }
         last: str = ""
+        started = self._clock()
         for attempt in range(self._max_retries + 1):
             try:
                 resp = self._call(
@@ -485,7 +657,8 @@ class GitHubClient:
                 last = "name conflict (409)"
             except _Ambiguous as exc:
                 last = f"ambiguous failure ({exc})"
-                self._sleep(retry.backoff(attempt, self._rand.random()))
+                delay = retry.backoff(attempt, self._rand.random())
+                self._pause(delay, None, last, "POST", path, started, rate_limited=False)
             log.warning("jit config for %s: %s; checking for a leftover runner", name, last)
             existing = self.find_runner(owner, repo, name)
             if existing is not None:
@@ -543,6 +716,62 @@ class GitHubClient:
         items = self._paginate(path, "runner_groups", (owner, None), {})
         return [RunnerGroup.from_api(g) for g in items]
 
+    def resolve_runner_group(self, owner: str, name: str, *, repo: str | None = None) -> int:
+        """The id of the runner group called `name` (cached per client).
+
+        Repository runners have no groups: "Default" is 1, any other name is an error.
+        """
+        if repo is not None:
+            if name.casefold() == "default":
+                return DEFAULT_GROUP_ID
+            raise RunnerGroupNotFound(
+                f"runner group {name!r}: runner groups exist only for organizations; "
+                f"repository runners ({owner}/{repo}) use the Default group, so set "
+                '[github] runner_group = "Default" or remove [github] repository'
+            )
+        key = (owner, name.casefold())
+        with self._lock:
+            if key in self._groups:
+                return self._groups[key]
+        self.check_owner(owner, None)
+        groups = self.list_runner_groups(owner)
+        found = [g for g in groups if g.name == name] or [
+            g for g in groups if g.name.casefold() == name.casefold()
+        ]
+        if not found:
+            names = ", ".join(repr(g.name) for g in groups) or "none"
+            raise RunnerGroupNotFound(
+                f"runner group {name!r} does not exist in organization {owner} (it has "
+                f"{names}); create it under Settings > Actions > Runner groups or set "
+                "[github] runner_group to one of those",
+                404,
+                method="GET",
+                path=f"/orgs/{owner}/actions/runner-groups",
+            )
+        with self._lock:
+            self._groups[key] = found[0].id
+        return found[0].id
+
+    def check_owner(self, owner: str, repo: str | None) -> str:
+        """Return "Organization" or "User"; OwnerKindError for a user account without a repository
+        (GitHub has no user-level runners)."""
+        if isinstance(self._auth, AppAuth):
+            try:
+                self._call("GET", f"/orgs/{owner}/installation", auth="jwt")
+                return "Organization"
+            except NotFoundError:
+                self._call("GET", f"/users/{owner}/installation", auth="jwt")
+                if repo is None:
+                    raise _user_owner(owner) from None
+                return "User"
+        if repo is not None:
+            return "Organization"  # a repository scope works for both; no need to know
+        try:
+            self.list_runner_groups(owner)
+        except NotFoundError:
+            raise _user_owner(owner) from None
+        return "Organization"
+
     def list_installation_repositories(self) -> list[Repository]:
         items = self._paginate("/installation/repositories", "repositories", "installation", {})
         return [Repository.from_api(r) for r in items]
@@ -568,6 +797,38 @@ class GitHubClient:
     def list_run_jobs(self, owner: str, repo: str, run_id: int) -> list[WorkflowJob]:
         path = f"/repos/{owner}/{repo}/actions/runs/{int(run_id)}/jobs"
         return [WorkflowJob.from_api(j) for j in self._paginate(path, "jobs", (owner, repo), {})]
+
+    def list_queued_jobs(
+        self,
+        repositories: Iterable[str] | None = None,
+        *,
+        run_statuses: Sequence[str] = ("queued", "in_progress"),
+    ) -> list[WorkflowJob]:
+        """Every queued job in `repositories` ("owner/name"; None: the installation's).
+
+        GitHub has no organization-wide queue: this walks repositories → their runs with
+        each of `run_statuses` (a run in progress can still hold queued jobs) → the runs'
+        jobs, keeping those with status "queued". Every list is conditional, so a poll that
+        finds nothing changed costs 304s only.
+        """
+        if repositories is None:
+            names = [r.full_name for r in self.list_installation_repositories()]
+        else:
+            names = list(repositories)
+        seen: dict[int, WorkflowJob] = {}
+        for full_name in names:
+            owner, _, repo = full_name.partition("/")
+            if not owner or not repo or "/" in repo:
+                raise ValueError(f"repositories must be 'owner/name', got {full_name!r}")
+            runs: dict[int, WorkflowRun] = {}
+            for status in run_statuses:
+                for run in self.list_workflow_runs(owner, repo, status):
+                    runs.setdefault(run.id, run)
+            for run_id in sorted(runs):
+                for job in self.list_run_jobs(owner, repo, run_id):
+                    if job.status == "queued":
+                        seen.setdefault(job.id, job)
+        return [seen[k] for k in sorted(seen)]
 
     def get_job(self, owner: str, repo: str, job_id: int) -> WorkflowJob:
         path = f"/repos/{owner}/{repo}/actions/jobs/{int(job_id)}"

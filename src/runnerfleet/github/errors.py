@@ -44,3 +44,41 @@ class TransientError(GitHubError):
 
 class RunnerNameConflict(ConflictError):
     """A busy or online runner already holds the name asked for; it was left alone."""
+
+
+class BudgetExceeded(GitHubError):
+    """A retry would wait longer than the call's or the invocation's time budget allows.
+
+    `requested_wait` is the wait GitHub asked for (retry-after or the rate-limit reset), or
+    our own backoff when GitHub named none; `allowed` is what the budget had left.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 0,
+        *,
+        method: str = "",
+        path: str = "",
+        requested_wait: float = 0.0,
+        allowed: float = 0.0,
+    ) -> None:
+        super().__init__(message, status, method=method, path=path)
+        self.requested_wait = requested_wait
+        self.allowed = allowed
+
+
+class RateLimitBudgetExceeded(BudgetExceeded, RateLimitError):
+    """Rate limited, and the wait GitHub asked for does not fit the time budget."""
+
+
+class RetryBudgetExceeded(BudgetExceeded, TransientError):
+    """5xx or network failures, and the next backoff does not fit the time budget."""
+
+
+class RunnerGroupNotFound(NotFoundError):
+    """The configured runner group does not exist in the organization."""
+
+
+class OwnerKindError(GitHubError):
+    """The owner is a user account where an organization is needed (no user-level runners)."""

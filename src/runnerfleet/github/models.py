@@ -133,6 +133,7 @@ class WorkflowJob:
     started_at: datetime | None
     completed_at: datetime | None
     run_attempt: int = 1
+    repository: str = ""  # "owner/name", from the job's API url
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> WorkflowJob:
@@ -152,4 +153,14 @@ class WorkflowJob:
             started_at=opt("started_at"),
             completed_at=opt("completed_at"),
             run_attempt=int(body.get("run_attempt") or 1),
+            repository=_repository_of(str(body.get("url") or body.get("run_url") or "")),
         )
+
+
+def _repository_of(api_url: str) -> str:
+    """Return "owner/name" from .../repos/{owner}/{name}/actions/... (also under GHES's /api/v3)."""
+    parts = api_url.split("/repos/", 1)
+    if len(parts) != 2:
+        return ""
+    segs = parts[1].split("/")
+    return f"{segs[0]}/{segs[1]}" if len(segs) >= 2 else ""

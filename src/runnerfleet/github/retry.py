@@ -4,6 +4,9 @@ Follows GitHub's guidance: on a primary rate limit (`x-ratelimit-remaining: 0`) 
 `x-ratelimit-reset`; on a secondary limit (403/429) honour `retry-after`, otherwise back off
 exponentially starting at 60 s; on 5xx and network errors back off exponentially from 1 s.
 Every wait gets a little jitter so a fleet of clients does not retry in lockstep.
+`Decision.asked` is the wait GitHub itself asked for (retry-after, or the time to the
+primary limit's reset), kept apart from the jittered delay so that a caller that will not
+wait that long (runnerfleet.github.budget) can name it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ class Decision:
     retry: bool
     delay: float = 0.0
     reason: str = ""
+    asked: float | None = None  # seconds GitHub asked for; None for our own backoff
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.reason.startswith(("secondary", "primary"))
 
 
 NO_RETRY = Decision(retry=False)
@@ -73,10 +81,12 @@ def decide(
     if status in (403, 429):
         retry_after = _int_header(headers, "retry-after")
         if retry_after is not None:
-            return Decision(True, retry_after + jitter, "secondary rate limit (retry-after)")
+            return Decision(
+                True, retry_after + jitter, "secondary rate limit (retry-after)", retry_after
+            )
         wait = primary_wait(headers, now)
         if wait is not None:
-            return Decision(True, wait + 1.0 + jitter, "primary rate limit exhausted")
+            return Decision(True, wait + 1.0 + jitter, "primary rate limit exhausted", wait)
         if is_secondary_limit(status, headers, body_text):
             delay = min(SECONDARY_MAX_SECONDS, SECONDARY_BASE_SECONDS * 2.0**attempt)
             return Decision(True, delay + jitter * 5, "secondary rate limit (backoff)")

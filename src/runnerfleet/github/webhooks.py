@@ -67,8 +67,10 @@ def verify_signature(secret: str | bytes, body: bytes, signature_header: str | N
 def _time(value: Any, name: str) -> datetime | None:
     if value in (None, ""):
         return None
-    if not isinstance(value, str):
-        raise MalformedPayload(f"workflow_job.{name} must be a timestamp string, got {value!r}")
+    if not isinstance(value, str) or len(value) > 64:
+        raise MalformedPayload(
+            f"workflow_job.{name} must be a timestamp string, got {_show(value)}"
+        )
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -103,55 +105,131 @@ class WorkflowJobEvent:
         return self.repository.split("/", 1)[1]
 
 
+MAX_ID = 2**63 - 1  # GitHub ids are 64-bit
+MAX_LABELS = 100
+MAX_TEXT = 1024
+
+
+class _OutOfRange:
+    """A JSON number Python cannot hold exactly (1e400, NaN): refused by every type check."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _float(text: str) -> float | _OutOfRange:
+    value = float(text)
+    return value if value not in (float("inf"), float("-inf")) else _OutOfRange(text)
+
+
+def _int(text: str) -> int | _OutOfRange:
+    return int(text) if len(text.lstrip("-")) <= 20 else _OutOfRange(text[:24] + "...")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_float=_float, parse_int=_int, parse_constant=_OutOfRange)
+    except RecursionError:
+        raise MalformedPayload("webhook body is nested too deeply to be a GitHub event") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedPayload(f"webhook body is not JSON: {exc}") from exc
+
+
+def _id(value: Any, name: str, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        null = " (or null)" if optional else ""
+        raise MalformedPayload(
+            f"{name}{null}: GitHub ids are positive 64-bit integers, got {_show(value)}"
+        )
+    return value
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise MalformedPayload(
+            f"{name} must be a string (at most {MAX_TEXT}) or null, got {_show(value)}"
+        )
+    return value
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
 def parse_workflow_job(body: bytes, *, event: str | None = None) -> WorkflowJobEvent:
-    """Parse a `workflow_job` delivery. Pass the `X-GitHub-Event` header as `event` if known."""
+    """Parse a `workflow_job` delivery. Pass the `X-GitHub-Event` header as `event` if known.
+
+    Strict: every field used has GitHub's type (ids are positive 64-bit integers, names are
+    strings or null, labels a list of strings); anything else raises MalformedPayload naming
+    the field, so a body that passes the signature but not the schema is never stored."""
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"webhook body is {len(body)} bytes; the limit is 25 MB")
     if event is not None and event != "workflow_job":
         raise UnsupportedEvent(f"event {event!r} is not handled; only workflow_job is")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedPayload(f"webhook body is not JSON: {exc}") from exc
+    data = _json(body)
     if not isinstance(data, dict):
         raise MalformedPayload("webhook body must be a JSON object")
     job = data.get("workflow_job")
     if job is None:
-        keys = ", ".join(sorted(data)[:8])
+        keys = ", ".join(sorted(str(k) for k in data)[:8])
         raise UnsupportedEvent(f"not a workflow_job event (top-level keys: {keys})")
     action = data.get("action")
+    if not isinstance(action, str):
+        raise MalformedPayload(f"action must be a string, got {_show(action)}")
     if action not in ACTIONS:
         raise UnsupportedEvent(f"workflow_job action {action!r} is not one of {ACTIONS}")
     if not isinstance(job, dict):
         raise MalformedPayload("workflow_job must be an object")
     repo = data.get("repository")
     full_name = repo.get("full_name") if isinstance(repo, dict) else None
-    if not isinstance(full_name, str) or "/" not in full_name:
-        raise MalformedPayload("repository.full_name (owner/name) is missing")
-    try:
-        job_id, run_id = int(job["id"]), int(job["run_id"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedPayload("workflow_job.id and workflow_job.run_id must be integers") from exc
+    if (
+        not isinstance(full_name, str)
+        or len(full_name) > 200
+        or full_name.count("/") != 1
+        or not all(full_name.split("/"))
+    ):
+        raise MalformedPayload(f"repository.full_name must be 'owner/name', got {_show(full_name)}")
+    job_id = _id(job.get("id"), "workflow_job.id")
+    run_id = _id(job.get("run_id"), "workflow_job.run_id")
+    attempt = job.get("run_attempt", 1)
+    run_attempt = _id(1 if attempt is None else attempt, "workflow_job.run_attempt")
     labels = job.get("labels", [])
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise MalformedPayload("workflow_job.labels must be a list of strings")
+    if (
+        not isinstance(labels, list)
+        or len(labels) > MAX_LABELS
+        or not all(isinstance(x, str) and 0 < len(x) <= 256 for x in labels)
+    ):
+        raise MalformedPayload(
+            f"workflow_job.labels must be a list of at most {MAX_LABELS} non-empty strings"
+        )
     inst = data.get("installation")
-    inst_id = inst.get("id") if isinstance(inst, dict) else None
+    if inst is not None and not isinstance(inst, dict):
+        raise MalformedPayload(f"installation must be an object, got {_show(inst)}")
+    inst_id = _id(inst.get("id") if inst else None, "installation.id", optional=True)
+    assert job_id is not None and run_id is not None and run_attempt is not None
     return WorkflowJobEvent(
         action=action,
         job_id=job_id,
         run_id=run_id,
-        run_attempt=int(job.get("run_attempt") or 1),
+        run_attempt=run_attempt,
         repository=full_name,
-        installation_id=int(inst_id) if inst_id is not None else None,
+        installation_id=inst_id,
         labels=list(labels),
-        runner_id=job.get("runner_id"),
-        runner_name=job.get("runner_name"),
-        runner_group_name=job.get("runner_group_name"),
+        runner_id=_id(job.get("runner_id"), "workflow_job.runner_id", optional=True),
+        runner_name=_text(job.get("runner_name"), "workflow_job.runner_name"),
+        runner_group_name=_text(job.get("runner_group_name"), "workflow_job.runner_group_name"),
         created_at=_time(job.get("created_at"), "created_at"),
         started_at=_time(job.get("started_at"), "started_at"),
         completed_at=_time(job.get("completed_at"), "completed_at"),
-        conclusion=job.get("conclusion"),
+        conclusion=_text(job.get("conclusion"), "workflow_job.conclusion"),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from github_fakes import FakeClock, MakeClient
+from github_fakes import BOTH_KINDS, FakeClock, MakeClient
 
 from runnerfleet.github.client import AppAuth, GitHubClient, TokenAuth
 from runnerfleet.github.emulator import GitHubEmulator
@@ -30,7 +30,9 @@ def clock() -> FakeClock:
 def emulator(clock: FakeClock) -> Iterator[GitHubEmulator]:
     emu = GitHubEmulator(clock=clock, validate=True, webhook_secret="emulator-secret")
     emu.start()
-    emu.add_installation("acme")
+    # "acme" grants both kinds' permissions, so tests can use org and repo runners there;
+    # the permission tests (test_github_permissions.py) install owners of their own.
+    emu.add_installation("acme", permissions=BOTH_KINDS)
     yield emu
     emu.stop()
     assert emu.spec_violations == [], "\n".join(emu.spec_violations)

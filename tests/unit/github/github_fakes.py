@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from runnerfleet.github.permissions import required_permissions
+
+# Permissions of an organization whose App is set up for both org and repository runners.
+BOTH_KINDS = {**required_permissions("org"), **required_permissions("repo")}
+
 # A factory fixture: make_client(auth=None, **GitHubClient kwargs) -> GitHubClient
 MakeClient = Callable[..., Any]
 

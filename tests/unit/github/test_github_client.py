@@ -15,7 +15,7 @@ from runnerfleet.github import emulator_runner
 from runnerfleet.github.auth import AppAuth, TokenAuth, app_jwt
 from runnerfleet.github.client import API_VERSION, GitHubClient
 from runnerfleet.github.emulator import GitHubEmulator
-from runnerfleet.github.errors import AuthError, NotFoundError
+from runnerfleet.github.errors import AuthError, NotFoundError, OwnerKindError
 
 TOKEN_PATH = "POST /app/installations/{installation_id}/access_tokens"
 
@@ -53,7 +53,9 @@ def test_installation_found_for_repo_and_user(
 ) -> None:
     emulator.add_installation("octo-user", account_type="User")
     client = make_client()
-    assert client.list_runners("octo-user") == []
+    assert client.list_runners("octo-user", "dotfiles") == []
+    with pytest.raises(OwnerKindError, match=r"user account.*no runners for user accounts"):
+        client.list_runners("octo-user")  # GitHub has no user-level runners
     assert "GET /users/{username}/installation" in emulator.call_counts()
     assert client.list_runners("acme", "app") == []
     assert "GET /repos/{owner}/{repo}/installation" in emulator.call_counts()

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from github_fakes import FakeClock, HookReceiver, MakeClient
+from github_fakes import BOTH_KINDS, FakeClock, HookReceiver, MakeClient
 
 from runnerfleet.github import emulator_runner
 from runnerfleet.github.client import GitHubClient
@@ -30,7 +30,7 @@ def hooked(clock: FakeClock, receiver: HookReceiver) -> Iterator[GitHubEmulator]
         clock=clock, validate=True, webhook_url=receiver.url, webhook_secret="s3cret"
     )
     emu.start()
-    emu.add_installation("acme")
+    emu.add_installation("acme", permissions=BOTH_KINDS)
     yield emu
     emu.stop()
     assert emu.spec_violations == [], "\n".join(emu.spec_violations)

@@ -53,9 +53,14 @@ def test_secondary_limit_honours_retry_after(
     ]
 
 
+# Budgets generous enough for GitHub's long waits (tests of the defaults: test_github_budget).
+PATIENT = {"call_budget_seconds": 3600.0, "max_wait_seconds": 900.0}
+
+
 def test_secondary_limit_429_and_no_retry_after(
-    client: GitHubClient, emulator: GitHubEmulator, clock: FakeClock
+    make_client: MakeClient, emulator: GitHubEmulator, clock: FakeClock
 ) -> None:
+    client = make_client(**PATIENT)
     client.list_runners("acme")
     emulator.inject("/orgs/acme/actions/runner-groups", "secondary_rate_limit", retry_after=None)
     emulator.inject(
@@ -68,8 +73,9 @@ def test_secondary_limit_429_and_no_retry_after(
 
 
 def test_primary_limit_waits_until_reset(
-    client: GitHubClient, emulator: GitHubEmulator, clock: FakeClock
+    make_client: MakeClient, emulator: GitHubEmulator, clock: FakeClock
 ) -> None:
+    client = make_client(**PATIENT)
     client.list_runners("acme")
     emulator.inject("/orgs/acme/actions/runner-groups", "primary_rate_limit", reset_in=600)
     reset_at = int(clock()) + 600
@@ -80,8 +86,9 @@ def test_primary_limit_waits_until_reset(
 
 
 def test_exhausted_limit_is_respected_before_the_next_call(
-    client: GitHubClient, emulator: GitHubEmulator, clock: FakeClock
+    make_client: MakeClient, emulator: GitHubEmulator, clock: FakeClock
 ) -> None:
+    client = make_client(**PATIENT)
     client.list_runners("acme")
     emulator.inject("/orgs/acme/actions/runner-groups", "primary_rate_limit", reset_in=300)
     client.list_runner_groups("acme")

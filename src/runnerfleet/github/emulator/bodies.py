@@ -151,7 +151,12 @@ def runner_label(name: str, ident: int, custom: bool) -> dict[str, Any]:
 
 
 def installation(
-    api: str, ident: int, app_id: int, account: dict[str, Any], created: float
+    api: str,
+    ident: int,
+    app_id: int,
+    account: dict[str, Any],
+    created: float,
+    permissions: dict[str, str],
 ) -> dict[str, Any]:
     return {
         "id": ident,
@@ -167,7 +172,7 @@ def installation(
         "repositories_url": f"{api}/installation/repositories",
         "html_url": f"{web_url(api)}/organizations/{account['login']}/settings/installations",
         "events": ["workflow_job"],
-        "permissions": {"administration": "write", "actions": "read"},
+        "permissions": {"metadata": "read", **permissions},
         "created_at": iso(created),
         "updated_at": iso(created),
         "suspended_by": None,

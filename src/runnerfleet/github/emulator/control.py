@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -37,9 +38,21 @@ class EmulatorControl:
     def info(self) -> dict[str, Any]:
         return dict(self._call("GET", "/info"))
 
-    def add_installation(self, owner: str, account_type: str = "Organization") -> int:
-        body = {"owner": owner, "account_type": account_type}
+    def add_installation(
+        self,
+        owner: str,
+        account_type: str = "Organization",
+        permissions: Mapping[str, str] | None = None,
+    ) -> int:
+        """Install the App on `owner` (idempotent); permissions None: the documented set."""
+        body: dict[str, Any] = {"owner": owner, "account_type": account_type}
+        if permissions is not None:
+            body["permissions"] = dict(permissions)
         return int(self._call("POST", "/installations", json=body)["id"])
+
+    def add_runner_group(self, owner: str, name: str) -> int:
+        path = f"/installations/{owner}/runner-groups"
+        return int(self._call("POST", path, json={"name": name})["id"])
 
     def enqueue_job(self, owner: str, repo: str, labels: list[str]) -> int:
         body = {"owner": owner, "repo": repo, "labels": labels}

@@ -8,7 +8,8 @@ Runner protocol (used by runnerfleet.github.emulator_runner):
   POST /_emulator/runner/jobs/{id}/start
   POST /_emulator/runner/jobs/{id}/complete {"conclusion"}
   POST /_emulator/runner/disconnect
-Control: GET info, POST installations, POST/GET jobs, GET runners, POST runners/{id}/offline,
+Control: GET info, POST installations ({owner, account_type, permissions}), POST
+installations/{owner}/runner-groups ({name}), POST/GET jobs, GET runners, POST runners/{id}/offline,
 GET requests, POST/DELETE faults, GET deliveries, POST deliveries/{id}/redeliver.
 The control surface is unauthenticated: the emulator only ever binds loopback addresses.
 """
@@ -48,6 +49,7 @@ class PrivateApi:
             Route("POST", f"{p}/runner/disconnect", self.disconnect, "runner"),
             Route("GET", f"{p}/info", self.info, "none"),
             Route("POST", f"{p}/installations", self.add_installation, "none"),
+            Route("POST", f"{p}/installations/{{owner}}/runner-groups", self.add_group, "none"),
             Route("POST", f"{p}/jobs", self.enqueue, "none"),
             Route("GET", f"{p}/jobs/{{job_id}}", self.get_job, "none"),
             Route("GET", f"{p}/runners", self.list_runners, "none"),
@@ -121,7 +123,19 @@ class PrivateApi:
         if not isinstance(owner, str) or not owner:
             raise HttpError(422, "owner is required")
         kind = b.get("account_type", "Organization")
-        return Reply(201, {"id": self.world.add_installation(owner, kind)})
+        perms = b.get("permissions")
+        if perms is not None and (
+            not isinstance(perms, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in perms.items())
+        ):
+            raise HttpError(422, "permissions must map permission names to read/write")
+        return Reply(201, {"id": self.world.add_installation(owner, kind, perms)})
+
+    def add_group(self, req: Request) -> Reply:
+        name = (req.body or {}).get("name")
+        if not isinstance(name, str) or not name:
+            raise HttpError(422, "name is required")
+        return Reply(201, {"id": self.world.add_runner_group(req.params["owner"], name)})
 
     def enqueue(self, req: Request) -> Reply:
         b = req.body or {}

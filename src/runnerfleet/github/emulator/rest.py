@@ -48,8 +48,11 @@ class RestApi:
         owner = req.params.get("org") or req.params["owner"]
         repo = req.params.get("repo")
         self._check_scope(req, owner)
-        if owner not in self.world.installations:
+        inst = self.world.installations.get(owner)
+        if inst is None:
             raise HttpError(404, "Not Found")
+        if "org" in req.params and inst.account_type != "Organization":
+            raise HttpError(404, "Not Found")  # /orgs/<user>/...: no such organization
         if repo is not None:
             self.world.repo(owner, repo, create=True)
         return owner, repo
@@ -103,7 +106,7 @@ class RestApi:
     def installation_body(self, owner: str) -> dict[str, Any]:
         inst = self.world.installations[owner]
         return bodies.installation(
-            self.base_url(), inst.id, self.app_id, self._owner_user(owner), 0.0
+            self.base_url(), inst.id, self.app_id, self._owner_user(owner), 0.0, inst.permissions
         )
 
     @staticmethod
@@ -176,12 +179,13 @@ class RestApi:
         except ValueError as exc:
             raise HttpError(404, "Not Found") from exc
         token, expires = self.world.issue_installation_token(inst_id)
+        inst = self.world.installation_by_id(inst_id)
         return Reply(
             201,
             {
                 "token": token,
                 "expires_at": bodies.iso(expires),
-                "permissions": {"administration": "write", "actions": "read"},
+                "permissions": {"metadata": "read", **inst.permissions},
                 "repository_selection": "all",
             },
         )
@@ -215,19 +219,24 @@ class RestApi:
 
     def runner_groups(self, req: Request) -> Reply:
         owner, _ = self._scope(req)
-        group = {
-            "id": DEFAULT_GROUP_ID,
-            "name": DEFAULT_GROUP_NAME,
-            "visibility": "all",
-            "default": True,
-            "runners_url": f"{self.base_url()}/orgs/{owner}/actions/runner-groups/1/runners",
-            "inherited": False,
-            "allows_public_repositories": False,
-            "restricted_to_workflows": False,
-            "selected_workflows": [],
-            "workflow_restrictions_read_only": False,
-        }
-        return Reply(200, items=[group], items_key="runner_groups")
+        groups = self.world.installations[owner].groups
+        base = f"{self.base_url()}/orgs/{owner}/actions/runner-groups"
+        items = [
+            {
+                "id": gid,
+                "name": name,
+                "visibility": "all",
+                "default": gid == DEFAULT_GROUP_ID,
+                "runners_url": f"{base}/{gid}/runners",
+                "inherited": False,
+                "allows_public_repositories": False,
+                "restricted_to_workflows": False,
+                "selected_workflows": [],
+                "workflow_restrictions_read_only": False,
+            }
+            for gid, name in sorted(groups.items())
+        ]
+        return Reply(200, items=items, items_key="runner_groups")
 
     # ----------------------------------------------------------- runner routes
 
@@ -260,19 +269,17 @@ class RestApi:
         if not isinstance(name, str) or not name:
             raise HttpError(422, "Invalid request: name is required")
         labels = self._labels_in(req)
-        group = body.get("runner_group_id", DEFAULT_GROUP_ID)
+        group = body.get("runner_group_id")
+        if isinstance(group, bool) or not isinstance(group, int):
+            raise HttpError(
+                422,
+                f"Invalid request.\n\nFor 'properties/runner_group_id', {json.dumps(group)} "
+                "is not an integer.",
+            )
         rec = self.world.create_runner(owner, repo, name, labels, ephemeral=True, group_id=group)
         rec.jit_credential = "jit_" + secrets.token_hex(20)
-        config = {
-            "url": self.base_url(),
-            "owner": owner,
-            "repo": repo,
-            "runner_id": rec.id,
-            "runner_name": rec.name,
-            "work_folder": body.get("work_folder", "_work"),
-            "credential": rec.jit_credential,
-        }
-        encoded = base64.b64encode(json.dumps(config).encode()).decode()
+        work = body.get("work_folder", "_work")
+        encoded = jit_config(self.base_url(), owner, repo, rec, str(work))
         return Reply(201, {"runner": self.runner_body(rec), "encoded_jit_config": encoded})
 
     def _reg_token(self, req: Request, kind: str) -> Reply:
@@ -375,6 +382,79 @@ class RestApi:
         if job is None or (job.owner, job.repo) != (owner, repo):
             raise HttpError(404, "Not Found")
         return Reply(200, self.job_body(job))
+
+
+def _b64_json(value: Any) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+def jit_config(base_url: str, owner: str, repo: str | None, rec: RunnerRec, work: str) -> str:
+    """An encoded JIT config shaped like GitHub's (4-5 KB today): base64 of a JSON object
+    holding the runner's three config files, each base64 — `.runner` (settings),
+    `.credentials` (OAuth client) and `.credentials_rsaparams` (its 2048-bit RSA key).
+    The emulator's own fields (`url`, `credential`, ...) ride in `.runner` and at the top
+    level, where runnerfleet.github.emulator_runner reads them.
+    """
+    scope = f"{owner}/{repo}" if repo else owner
+    pool = secrets.token_hex(24)
+    runner = {
+        "AgentId": rec.id,
+        "AgentName": rec.name,
+        "DisableUpdate": "True",
+        "Ephemeral": "True",
+        "PoolId": rec.group_id,
+        "PoolName": DEFAULT_GROUP_NAME,
+        "ServerUrl": f"{base_url}/_pipelines/{pool}/",
+        "GitHubUrl": f"{base_url}/_web/{scope}",
+        "WorkFolder": work,
+        "UseV2Flow": "True",
+        "ServerUrlV2": f"{base_url}/_broker/",
+    }
+    credentials = {
+        "Scheme": "OAuth",
+        "Data": {
+            "clientId": secrets.token_hex(16),
+            "authorizationUrl": f"{base_url}/_pipelines/{pool}/_apis/oauth2/token",
+            "requireFipsCryptography": "True",
+        },
+    }
+    files = {
+        ".runner": _b64_json(runner),
+        ".credentials": _b64_json(credentials),
+        ".credentials_rsaparams": _b64_json(_rsa_params()),
+    }
+    config = {
+        **files,
+        "url": base_url,
+        "owner": owner,
+        "repo": repo,
+        "runner_id": rec.id,
+        "runner_name": rec.name,
+        "credential": rec.jit_credential,
+    }
+    return _b64_json(config)
+
+
+def _rsa_params() -> dict[str, str]:
+    """RSA key parameters as the runner stores them (.NET RSAParameters, base64 each).
+
+    Random bytes of the real sizes (a 2048-bit key): the emulator never uses the key, and
+    generating one per JIT config would cost ~50 ms.
+    """
+
+    def b64(n: int) -> str:
+        return base64.b64encode(secrets.token_bytes(n)).decode()
+
+    return {
+        "d": b64(256),
+        "dp": b64(128),
+        "dq": b64(128),
+        "exponent": "AQAB",
+        "inverseQ": b64(128),
+        "modulus": b64(256),
+        "p": b64(128),
+        "q": b64(128),
+    }
 
 
 def state_error(exc: EmulatorStateError) -> HttpError:

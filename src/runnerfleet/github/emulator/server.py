@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -40,6 +40,7 @@ from runnerfleet.github.emulator.http import HttpError, Identity, Reply, Request
 from runnerfleet.github.emulator.rest import RestApi
 from runnerfleet.github.emulator.state import EmulatorStateError, World
 from runnerfleet.github.models import Runner
+from runnerfleet.github.permissions import NOT_ACCESSIBLE, endpoint, grants
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +216,27 @@ class GitHubEmulator:
 
     # -------------------------------------------------------- python control
 
-    def add_installation(self, owner: str, account_type: str = "Organization") -> int:
-        return self.world.add_installation(owner, account_type)
+    def add_installation(
+        self,
+        owner: str,
+        account_type: str = "Organization",
+        permissions: Mapping[str, str] | None = None,
+    ) -> int:
+        """Install the App on `owner` with `permissions` (None: the documented set for the
+        account type, see runnerfleet.github.permissions.required_permissions)."""
+        return self.world.add_installation(owner, account_type, permissions)
+
+    def set_permissions(self, owner: str, permissions: Mapping[str, str]) -> None:
+        """Change what the installation on `owner` is granted (an owner editing the App)."""
+        with self.world.lock:
+            inst = self.world.installations.get(owner)
+            if inst is None:
+                raise KeyError(f"no installation for {owner}")
+            inst.permissions = dict(permissions)
+
+    def add_runner_group(self, owner: str, name: str) -> int:
+        with self.world.lock:
+            return self.world.add_runner_group(owner, name)
 
     def enqueue_job(self, owner: str, repo: str, labels: list[str]) -> int:
         with self.world.lock:
@@ -402,6 +422,7 @@ class GitHubEmulator:
             raise HttpError(403, "API rate limit exceeded for installation.", bucket.headers())
         if fault and fault.kind == "5xx" and phase == "before":
             raise HttpError(int(fault.params.get("status", 502)), "Server Error")
+        self._authorize(route, identity)
         try:
             body = json.loads(raw_body) if raw_body else None
         except ValueError as exc:
@@ -409,6 +430,7 @@ class GitHubEmulator:
         req = Request(method, path, route.template, params, query, body, headers, identity)
         with self.world.lock:
             try:
+                self.world.tick()
                 reply = route.handler(req)
             except EmulatorStateError as exc:
                 raise HttpError(exc.status, exc.message) from exc
@@ -427,6 +449,24 @@ class GitHubEmulator:
         if fault and fault.kind == "5xx" and phase == "after":
             raise HttpError(int(fault.params.get("status", 502)), "Server Error")
         return status, out_headers, payload
+
+    def _authorize(self, route: Route, identity: Identity) -> None:
+        """Installation tokens get what the installation was granted, per the one table."""
+        if identity.kind != "installation" or identity.installation_id is None:
+            return  # the App's JWT and the personal token are not limited by permissions
+        row = endpoint(route.method, route.template)
+        if row is None:
+            raise HttpError(
+                SPEC_VIOLATION_STATUS,
+                f"emulator route {route.method} {route.template} is missing from "
+                "runnerfleet.github.permissions.ENDPOINTS",
+            )
+        if row.permission is None:
+            return
+        with self.world.lock:
+            granted = self.world.installation_by_id(identity.installation_id).permissions
+            if not grants(granted, row.permission, row.level):
+                raise HttpError(403, NOT_ACCESSIBLE)
 
     def _bucket(self, identity: Identity) -> _Bucket:
         with self._log_lock:

@@ -5,16 +5,25 @@ goes to any idle, online runner in scope whose labels include all of the job's l
 (case-insensitive); a job offered to a runner that does not start it within 60 s goes back
 to the queue; ephemeral runners take one job and are then removed. State changes that
 GitHub would announce by webhook are appended to `events` as (action, job_id).
+A job still queued 24 h after it was created is cancelled (GitHub: "Each job for
+self-hosted runners that has been queued for at least 24 hours will be canceled"); `tick`
+applies both time rules and is called on every request, so a compressed clock drives them.
+Each installation holds the permissions it was granted (default: what docs/operations.md
+tells users to grant for its account type); organizations hold runner groups ("Default",
+id 1, always exists).
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from runnerfleet.github.permissions import required_permissions
+
 OFFER_TIMEOUT_SECONDS = 60.0
+QUEUE_TIMEOUT_SECONDS = 24 * 3600.0
 TOKEN_LIFETIME_SECONDS = 3600.0
 REGISTRATION_TOKEN_LIFETIME_SECONDS = 3600.0
 DEFAULT_GROUP_ID = 1
@@ -37,6 +46,8 @@ class Installation:
     owner: str
     account_id: int
     account_type: str  # "Organization" | "User"
+    permissions: dict[str, str] = field(default_factory=dict)
+    groups: dict[int, str] = field(default_factory=lambda: {DEFAULT_GROUP_ID: DEFAULT_GROUP_NAME})
 
 
 @dataclass
@@ -122,15 +133,49 @@ class World:
 
     # --------------------------------------------------------- owners/repos
 
-    def add_installation(self, owner: str, account_type: str = "Organization") -> int:
+    def add_installation(
+        self,
+        owner: str,
+        account_type: str = "Organization",
+        permissions: Mapping[str, str] | None = None,
+    ) -> int:
+        """Install the App on `owner`; `permissions` None: the documented set for its type.
+
+        Installing again (idempotent) keeps the id and replaces the permissions if given.
+        """
+        if account_type not in ("Organization", "User"):
+            raise EmulatorStateError(
+                422, f"account_type must be Organization or User, not {account_type!r}"
+            )
         with self.lock:
             if owner in self.installations:
-                return self.installations[owner].id
+                inst = self.installations[owner]
+                if permissions is not None:
+                    inst.permissions = dict(permissions)
+                return inst.id
+            if permissions is None:
+                permissions = required_permissions(
+                    "org" if account_type == "Organization" else "repo"
+                )
             inst = Installation(
-                self.new_id("installation", 1000), owner, self.new_id("account", 5000), account_type
+                self.new_id("installation", 1000),
+                owner,
+                self.new_id("account", 5000),
+                account_type,
+                dict(permissions),
             )
             self.installations[owner] = inst
             return inst.id
+
+    def add_runner_group(self, owner: str, name: str) -> int:
+        inst = self.installations.get(owner)
+        if inst is None or inst.account_type != "Organization":
+            raise EmulatorStateError(404, "Not Found")
+        if name in inst.groups.values():
+            raise EmulatorStateError(409, f"A runner group named {name} already exists")
+        gid = self.new_id("group", 2)
+        inst.groups[gid] = name
+        return gid
 
     def installation_by_id(self, ident: int) -> Installation:
         for inst in self.installations.values():
@@ -193,10 +238,21 @@ class World:
             )
         if not labels:
             raise EmulatorStateError(422, "Validation Failed: labels must not be empty")
-        if group_id != DEFAULT_GROUP_ID:
-            raise EmulatorStateError(404, f"Runner group {group_id} not found")
+        if repo is None:
+            inst = self.installations.get(owner)
+            known = inst.groups if inst is not None else {DEFAULT_GROUP_ID: DEFAULT_GROUP_NAME}
+        else:  # repository runners have no groups: only the default one
+            known = {DEFAULT_GROUP_ID: DEFAULT_GROUP_NAME}
+        if group_id not in known:
+            raise EmulatorStateError(404, "Not Found")
         rec = RunnerRec(
-            self.new_id("runner", 1), name, owner, repo, list(dict.fromkeys(labels)), ephemeral
+            self.new_id("runner", 1),
+            name,
+            owner,
+            repo,
+            list(dict.fromkeys(labels)),
+            ephemeral,
+            group_id=group_id,
         )
         self.runners[rec.id] = rec
         return rec
@@ -268,6 +324,22 @@ class World:
     def _requeue(self, job: JobRec) -> None:
         job.offered_to = job.offered_at = None
 
+    def tick(self) -> None:
+        """Apply the time rules: expired offers go back to the queue; day-old jobs cancel."""
+        self.expire_offers()
+        self.expire_queued()
+
+    def expire_queued(self) -> None:
+        now = self.clock()
+        for job in self.jobs.values():
+            if job.status == "queued" and now - job.created >= QUEUE_TIMEOUT_SECONDS:
+                rec = self.runners.get(job.offered_to or -1)
+                if rec is not None and rec.job_id == job.id:
+                    rec.busy, rec.job_id = False, None
+                job.status, job.conclusion, job.completed = "completed", "cancelled", now
+                job.offered_to = job.offered_at = None
+                self.events.append(("completed", job.id))
+
     def expire_offers(self) -> None:
         now = self.clock()
         for job in self.jobs.values():
@@ -287,7 +359,7 @@ class World:
 
     def poll(self, rec: RunnerRec) -> JobRec | None:
         """Offer the oldest matching queued job to an idle online runner."""
-        self.expire_offers()
+        self.tick()
         if rec.status != "online":
             raise EmulatorStateError(409, "runner is offline")
         if rec.job_id is not None:
@@ -304,7 +376,7 @@ class World:
         return None
 
     def start(self, rec: RunnerRec, job_id: int) -> JobRec:
-        self.expire_offers()
+        self.tick()
         job = self.jobs.get(job_id)
         if job is None or job.offered_to != rec.id or rec.job_id != job_id:
             raise EmulatorStateError(409, "job is not offered to this runner (offer expired?)")
