@@ -1,4 +1,6 @@
-"""`python -m runnerfleet.agent`: the systemd service's entry point on a runner host."""
+"""`runnerfleet-agent` (`python -m runnerfleet.agent`): the systemd service's entry point on a
+runner host. AWS_EC2_METADATA_SERVICE_ENDPOINT (the SDKs' own variable) points it at another
+metadata service; AWS_ENDPOINT_URL (boto3's) at another AWS endpoint (the sandbox)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ def main() -> int:
 
     from runnerfleet.agent.agent import Agent, AgentFailed
     from runnerfleet.agent.decisions import State
-    from runnerfleet.agent.imds import ImdsClient
+    from runnerfleet.agent.imds import DEFAULT_ENDPOINT, ImdsClient
     from runnerfleet.agent.launcher import SubprocessLauncher
     from runnerfleet.agent.settings import AgentSettings, SettingsError
 
@@ -42,7 +44,7 @@ def main() -> int:
         ssm=session.client("ssm"),
         ec2=session.client("ec2"),
         autoscaling=session.client("autoscaling"),
-        imds=ImdsClient(),
+        imds=ImdsClient(os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT),
         launcher=SubprocessLauncher(settings.runner_dir, user=settings.runner_user),
         stop_event=stop,
     )

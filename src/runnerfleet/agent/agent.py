@@ -1,5 +1,11 @@
 """The agent's main loop: registration -> runner -> supervision -> drain or self-termination.
 
+Lifecycles AWS accepts: an ephemeral host in an Auto Scaling group terminates itself after its
+job, decrementing the group's desired capacity only above the minimum (AWS refuses the
+decrement at the minimum; there the group replaces the host); a static ephemeral host stays
+and waits for a fresh registration for its next job (the registrar issues one when its runner
+is gone); a host that cannot start its runner is replaced (ASG) or tagged failed (static).
+
 Thin I/O around `decisions`: the SSM and EC2 clients, the IMDS client, the launcher, the clock
 and the sleep are all injected, so tests drive the real loop against emulators without waiting.
 """
@@ -82,34 +88,58 @@ class Agent:
     stop_event: threading.Event = field(default_factory=threading.Event)
     instance_id: str = ""
     health: HealthReporter = field(init=False)
+    asg_name: str | None = None
 
     def __post_init__(self) -> None:
         self.health = HealthReporter(self.settings.status_dir, self.ec2, self.wall_clock)
 
     # ---- entry point ---------------------------------------------------------------------
     def run(self) -> State:
+        try:
+            return self._run()
+        finally:
+            self.health.finish()
+
+    def _run(self) -> State:
         s = self.settings
         self.instance_id = self._retry("read the instance id from IMDSv2", self.imds.instance_id)
         self.health.instance_id = self.instance_id
         self.health.report(State.STARTING, f"fleet {s.name}, ephemeral={s.ephemeral}")
-        got = self._acquire_registration()
-        if got is None:
-            return self._drain(None)
-        if isinstance(got, Action):
-            return self._after_consumed(got)
-        self.health.runner_name = got.runner_name
-        self.health.runner_id = got.runner_id
-        if got.kind == "token" and not self._configure(got):
-            return self._give_up("config.sh failed after bounded retries")
-        env = {"ACTIONS_RUNNER_INPUT_JITCONFIG": got.secret} if got.kind == "jit" else {}
-        return self._supervise(env)
+        self.asg_name = self._asg_name()
+        first = True
+        while True:
+            got = self._acquire_registration(bounded=first)
+            first = False
+            if got is None:
+                return self._drain(None)
+            if got is Action.AWAIT_REGISTRATION:
+                self._clear_marker()
+                continue
+            if isinstance(got, Action):
+                final = self._after_consumed(got)
+            else:
+                self.health.runner_name = got.runner_name
+                self.health.runner_id = got.runner_id
+                if got.kind == "token" and not self._configure(got):
+                    return self._give_up("config.sh failed after bounded retries")
+                env = {"ACTIONS_RUNNER_INPUT_JITCONFIG": got.secret} if got.kind == "jit" else {}
+                final = self._supervise(env)
+            if final is not None:
+                return final
+            # a static ephemeral host after its job: clean up and take the next registration
+            self._clear_marker()
+            self._forget_runner()
+            self.health.runner_name = None
+            self.health.runner_id = None
 
     # ---- registration --------------------------------------------------------------------
-    def _acquire_registration(self) -> Registration | Action | None:
+    def _acquire_registration(self, bounded: bool = True) -> Registration | Action | None:
+        """Read and delete this host's registration. The first one is awaited for at most
+        `registration_timeout`; a static host's next one (after a job) without a bound."""
         s = self.settings
         name = parameter_name(s.registration_parameter_prefix, self.instance_id)
         marker = self._read_marker()
-        deadline = self.clock() + s.registration_timeout
+        deadline = self.clock() + s.registration_timeout if bounded else float("inf")
         self.health.report(State.WAITING, f"reading {name}")
         attempt = 0
         while True:
@@ -122,7 +152,7 @@ class Agent:
                 if code == "ParameterNotFound" and marker:
                     log.info("%s was already consumed by this host (%s)", name, marker["kind"])
                     return decisions.on_registration_consumed(
-                        ephemeral=s.ephemeral, configured=self._configured()
+                        ephemeral=s.ephemeral, configured=self._configured(), in_asg=self.in_asg
                     )
                 if self.clock() >= deadline:
                     log.error(
@@ -130,7 +160,9 @@ class Agent:
                         name,
                         s.registration_timeout,
                     )
-                    return decisions.on_start_failures_exhausted(ephemeral=s.ephemeral)
+                    return decisions.on_start_failures_exhausted(
+                        ephemeral=s.ephemeral, in_asg=self.in_asg
+                    )
                 attempt += 1
                 delay = s.wait_backoff.delay(attempt)
                 log.info("%s not readable yet (%s); retrying in %.0f s", name, code or exc, delay)
@@ -148,7 +180,7 @@ class Agent:
             if not self._delete_parameter(name):
                 log.warning("%s was deleted by another reader before this host; not using it", name)
                 return decisions.on_registration_consumed(
-                    ephemeral=s.ephemeral, configured=self._configured()
+                    ephemeral=s.ephemeral, configured=self._configured(), in_asg=self.in_asg
                 )
             self._write_marker(name, reg)
             log.info(
@@ -187,16 +219,28 @@ class Agent:
         except OSError as exc:
             log.warning("could not record consumption in %s: %s", path, exc)
 
+    def _clear_marker(self) -> None:
+        self.settings.state_file.unlink(missing_ok=True)
+
+    def _forget_runner(self) -> None:
+        """Remove the finished runner's local registration files before the next one."""
+        for name in (".runner", ".credentials", ".credentials_rsaparams"):
+            (self.settings.runner_dir / name).unlink(missing_ok=True)
+
     def _configured(self) -> bool:
         return (self.settings.runner_dir / ".runner").is_file()
 
-    def _after_consumed(self, action: Action) -> State:
+    @property
+    def in_asg(self) -> bool:
+        return self.asg_name is not None
+
+    def _after_consumed(self, action: Action) -> State | None:
         if action is Action.RESTART_RUNNER:
             log.info("runner already configured; starting it again")
             return self._supervise({})
         if action is Action.TERMINATE_SELF:
             self.health.report(State.FAILED, "registration already consumed; replacing this host")
-            self._terminate_self()
+            self._terminate_self(replace=True)
             return State.FAILED
         return self._give_up("no usable registration for this host")
 
@@ -234,7 +278,9 @@ class Agent:
             log.warning("config.sh exited %d; retry %d in %.0f s", code, attempt, delay)
             self.sleep(delay)
 
-    def _supervise(self, env: dict[str, str]) -> State:
+    def _supervise(self, env: dict[str, str]) -> State | None:
+        """Run the runner until the host is done (a final state) or, for a static ephemeral
+        host whose job is finished, None: the caller takes the next registration."""
         s = self.settings
         argv = [str(s.runner_dir / "run.sh")]
         failures = 0
@@ -259,13 +305,16 @@ class Agent:
                 self.sleep(s.poll_interval)
             went_online = online or code == 0 or runner_online(s.runner_dir, since)
             action = decisions.on_runner_exit(
-                ephemeral=s.ephemeral, exit_code=code, went_online=went_online
+                ephemeral=s.ephemeral, exit_code=code, went_online=went_online, in_asg=self.in_asg
             )
             log.info("run.sh exited %d (online=%s): %s", code, went_online, action.value)
             if action is Action.TERMINATE_SELF:
                 self.health.report(State.DONE, "ephemeral runner finished its job")
-                self._terminate_self()
+                self._terminate_self(replace=False)
                 return State.DONE
+            if action is Action.AWAIT_REGISTRATION:
+                log.info("ephemeral runner finished its job; waiting for the next registration")
+                return None
             if action is Action.RETRY_START:
                 failures += 1
                 if s.start_backoff.exhausted(failures):
@@ -277,10 +326,11 @@ class Agent:
 
     def _give_up(self, why: str) -> State:
         self.health.report(State.FAILED, why)
-        if decisions.on_start_failures_exhausted(ephemeral=self.settings.ephemeral) is (
-            Action.TERMINATE_SELF
-        ):
-            self._terminate_self()
+        action = decisions.on_start_failures_exhausted(
+            ephemeral=self.settings.ephemeral, in_asg=self.in_asg
+        )
+        if action is Action.TERMINATE_SELF:
+            self._terminate_self(replace=True)
         return State.FAILED
 
     # ---- interruption and termination ----------------------------------------------------
@@ -305,21 +355,53 @@ class Agent:
             log.info("runner stopped (exit %s); GitHub sees it offline", code)
         return State.DRAINING
 
-    def _terminate_self(self) -> None:
-        asg = self._asg_name()
+    def _terminate_self(self, *, replace: bool) -> None:
+        """End this instance. In an Auto Scaling group: with `replace` (a failed host) never
+        decrement, so the group launches a fresh one; after a finished job decrement only
+        above the group's minimum, and fall back to no decrement when AWS refuses it (another
+        host took the group to its minimum first)."""
+        asg = self.asg_name
         if asg and self.autoscaling is not None:
-            self._retry(
-                f"terminate {self.instance_id} in {asg}",
-                lambda: self.autoscaling.terminate_instance_in_auto_scaling_group(
-                    InstanceId=self.instance_id, ShouldDecrementDesiredCapacity=True
-                ),
-            )
+            decrement = not replace and self._above_minimum(asg)
+            try:
+                self._terminate_in_group(decrement)
+            except ClientError as exc:
+                if not decrement or _error_code(exc) != "ValidationError":
+                    raise
+                log.warning("%s refused the decrement (%s); terminating without it", asg, exc)
+                self._terminate_in_group(False)
         else:
             self._retry(
                 f"terminate {self.instance_id}",
                 lambda: self.ec2.terminate_instances(InstanceIds=[self.instance_id]),
             )
         log.info("asked to terminate this instance %s", self.instance_id)
+
+    def _terminate_in_group(self, decrement: bool) -> None:
+        log.info(
+            "terminating %s in %s (%s desired capacity)",
+            self.instance_id,
+            self.asg_name,
+            "decrementing" if decrement else "keeping",
+        )
+        self._retry(
+            f"terminate {self.instance_id} in {self.asg_name}",
+            lambda: self.autoscaling.terminate_instance_in_auto_scaling_group(
+                InstanceId=self.instance_id, ShouldDecrementDesiredCapacity=decrement
+            ),
+            give_up_on=("ValidationError",),
+        )
+
+    def _above_minimum(self, asg: str) -> bool:
+        try:
+            resp = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg])
+            group = resp["AutoScalingGroups"][0]
+        except (ClientError, BotoCoreError, IndexError, KeyError) as exc:
+            log.warning("could not read %s's sizes (%s); not decrementing", asg, exc)
+            return False
+        return decisions.should_decrement(
+            desired=int(group["DesiredCapacity"]), min_size=int(group["MinSize"])
+        )
 
     def _asg_name(self) -> str | None:
         try:
@@ -335,13 +417,17 @@ class Agent:
         return None
 
     # ---- helpers -------------------------------------------------------------------------
-    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+    def _retry(self, what: str, fn: Callable[[], T], give_up_on: tuple[str, ...] = ()) -> T:
+        """Call `fn` with bounded retries; errors whose code is in `give_up_on` are raised
+        at once (AWS refused the request itself: retrying cannot help)."""
         backoff = self.settings.start_backoff
         attempt = 0
         while True:
             try:
                 return fn()
             except Exception as exc:  # bounded, logged, re-raised at the end
+                if give_up_on and _error_code(exc) in give_up_on:
+                    raise
                 attempt += 1
                 if backoff.exhausted(attempt):
                     raise AgentFailed(f"{what}: gave up after {attempt} tries: {exc}") from None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ log = logger(__name__)
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -43,9 +44,14 @@ class HealthReporter:
     runner_name: str | None = None
     runner_id: int | None = None
     history: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
     _last_tagged: str | None = None
+    _finished: bool = False
+    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     def report(self, state: State, detail: str = "") -> None:
+        """Record `state`: history first, then the status file, then the instance tag; once
+        both are written (or failed and logged) the state counts as `completed`."""
         self.history.append(state.value)
         body = {
             "state": state.value,
@@ -59,6 +65,26 @@ class HealthReporter:
         log.info("state %s%s", state.value, f": {detail}" if detail else "")
         if self.instance_id and self._last_tagged != state.value:
             self._tag(state)
+        with self._cond:
+            self.completed.append(state.value)
+            self._cond.notify_all()
+
+    def finish(self) -> None:
+        """The agent returned: wake everyone waiting in `wait_completed`."""
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+
+    def wait_completed(self, state: State, timeout: float, times: int = 1) -> bool:
+        """Block until `times` reports of `state` have written their file and tag (True), or
+        the agent finished or `timeout` passed first (False). For supervisors and tests."""
+
+        def seen() -> bool:
+            return self.completed.count(state.value) >= times
+
+        with self._cond:
+            self._cond.wait_for(lambda: seen() or self._finished, timeout=timeout)
+            return seen()
 
     def _write(self, body: dict[str, Any]) -> None:
         try:

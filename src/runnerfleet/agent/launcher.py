@@ -1,12 +1,16 @@
 """Starting the runner's own scripts (`config.sh`, `run.sh`) as the `runner` user.
 
-Secrets travel only in the child's environment (`ACTIONS_RUNNER_INPUT_JITCONFIG`,
+When the agent runs as root (the systemd service), the child runs as the configured user with
+that user's primary group and every supplementary group of /etc/group (`docker`, so jobs can
+use Docker), like `initgroups(3)`, and with HOME, USER, LOGNAME and SHELL from the password
+database. Secrets travel only in the child's environment (`ACTIONS_RUNNER_INPUT_JITCONFIG`,
 `ACTIONS_RUNNER_INPUT_TOKEN`); argv never holds one, so `ps` shows nothing secret.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -36,6 +40,38 @@ class Launcher(Protocol):
 
 class SecretInArgv(ValueError):
     """A caller tried to put a secret on a command line."""
+
+
+class UnknownUser(LookupError):
+    """The configured runner user does not exist on this host."""
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """Who the runner runs as: ids, supplementary groups and the login environment."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+    shell: str
+
+    @classmethod
+    def lookup(cls, name: str) -> RunAs:
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            raise UnknownUser(
+                f"runner user {name!r} does not exist; the user data creates `runner` "
+                "(set RUNNERFLEET_RUNNER_USER to another existing user, or empty to run as the "
+                "agent's own user)"
+            ) from None
+        groups = tuple(sorted(set(os.getgrouplist(name, pw.pw_gid))))
+        return cls(name, pw.pw_uid, pw.pw_gid, groups, pw.pw_dir, pw.pw_shell or "/bin/sh")
+
+    def env(self) -> dict[str, str]:
+        return {"HOME": self.home, "USER": self.name, "LOGNAME": self.name, "SHELL": self.shell}
 
 
 def check_argv(argv: Sequence[str], secrets: Sequence[str]) -> None:
@@ -72,34 +108,42 @@ class SubprocessLauncher:
     start_new_session: bool = False
     pid_file: Path | None = None
 
-    def _env(self, env: Mapping[str, str]) -> dict[str, str]:
+    def _run_as(self) -> RunAs | None:
+        return RunAs.lookup(self.user) if self.user and os.geteuid() == 0 else None
+
+    def _env(self, env: Mapping[str, str], run_as: RunAs | None) -> dict[str, str]:
         base = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
+        if run_as is not None:
+            base.update(run_as.env())
         base["RUNNER_ALLOW_RUNASROOT"] = "0"
         return {**base, **env}
 
-    def _user(self) -> str | None:
-        return self.user if self.user and os.geteuid() == 0 else None
-
     def run(self, argv: Sequence[str], env: Mapping[str, str], timeout: float) -> int:
         check_argv(argv, list(env.values()))
+        run_as = self._run_as()
         proc = subprocess.run(
             list(argv),
             cwd=self.runner_dir,
-            env=self._env(env),
-            user=self._user(),
+            env=self._env(env, run_as),
             timeout=timeout,
             check=False,
+            user=run_as.uid if run_as else None,
+            group=run_as.gid if run_as else None,
+            extra_groups=list(run_as.groups) if run_as else None,
         )
         return proc.returncode
 
     def start(self, argv: Sequence[str], env: Mapping[str, str]) -> RunnerProcess:
         check_argv(argv, list(env.values()))
+        run_as = self._run_as()
         proc = subprocess.Popen(
             list(argv),
             cwd=self.runner_dir,
-            env=self._env(env),
-            user=self._user(),
+            env=self._env(env, run_as),
             start_new_session=self.start_new_session,
+            user=run_as.uid if run_as else None,
+            group=run_as.gid if run_as else None,
+            extra_groups=list(run_as.groups) if run_as else None,
         )
         if self.pid_file is not None:
             self.pid_file.write_text(str(proc.pid), encoding="utf-8")

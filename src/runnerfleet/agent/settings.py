@@ -1,4 +1,9 @@
-"""The agent's settings, read from the environment that `/etc/runnerfleet/host.env` provides."""
+"""The agent's settings, read from the environment that `/etc/runnerfleet/host.env` provides.
+
+Besides the rendered variables: RUNNERFLEET_RUNNER_USER (default `runner`; empty runs the
+runner as the agent's own user), RUNNERFLEET_STATE_DIR (default `/var/lib/runnerfleet`) and
+RUNNERFLEET_POLL_INTERVAL (seconds, default 5).
+"""
 
 from __future__ import annotations
 
@@ -53,6 +58,17 @@ class AgentSettings:
                 f"RUNNERFLEET_EPHEMERAL must be true or false, not {ephemeral_raw!r}"
             )
         labels = tuple(x for x in env.get("RUNNERFLEET_RUNNER_LABELS", "").split(",") if x)
+        state_dir = Path(env.get("RUNNERFLEET_STATE_DIR", "/var/lib/runnerfleet"))
+        poll_raw = env.get("RUNNERFLEET_POLL_INTERVAL", "5").strip()
+        try:
+            poll = float(poll_raw)
+        except ValueError:
+            poll = -1.0
+        if not 0 < poll <= 300:
+            raise SettingsError(
+                f"RUNNERFLEET_POLL_INTERVAL must be a number of seconds in (0, 300], not "
+                f"{poll_raw!r}"
+            )
         return cls(
             name=need("RUNNERFLEET_NAME"),
             region=need("RUNNERFLEET_REGION"),
@@ -60,4 +76,8 @@ class AgentSettings:
             runner_dir=Path(env.get("RUNNERFLEET_RUNNER_DIR", "/home/runner/actions-runner")),
             ephemeral=ephemeral_raw == "true",
             labels=labels or ("self-hosted", "linux", "x64"),
+            runner_user=env.get("RUNNERFLEET_RUNNER_USER", "runner").strip() or None,
+            status_dir=state_dir / "status",
+            state_file=state_dir / "agent-state.json",
+            poll_interval=poll,
         )

@@ -1,6 +1,9 @@
 """SSM access for the registrar: one-shot runner registrations and the GitHub credentials.
 
 - `/<name>/runners/<instance-id>`: SecureString, written once per instance, deleted by the agent.
+  Standard tier up to 4,096 bytes, Advanced above (GitHub's JIT configs are larger), refused
+  above Advanced's 8,192. Tagged `runnerfleet:instance-id = <instance-id>`: the hosts' IAM
+  policy lets an instance read and delete a parameter only when this tag names itself.
 - `/<name>/github/*`: the GitHub App (`app-id`, `private-key`, optional `installation-id`) or a
   token (`token`), readable only by the control plane's role. A Secrets Manager secret holding
   the same keys as JSON may be used instead (`secret_id`).
@@ -19,6 +22,30 @@ from runnerfleet.agent.registration import parameter_name
 from runnerfleet.github.auth import AppAuth, TokenAuth
 
 PLACEHOLDER = "REPLACE_ME"
+
+# SSM parameter value limits per tier (bytes; AWS says 4 KB and 8 KB).
+STANDARD_TIER_LIMIT = 4096
+ADVANCED_TIER_LIMIT = 8192
+# The tag the hosts' IAM policy compares with the calling instance (runner-fleet iam.tf).
+INSTANCE_TAG = "runnerfleet:instance-id"
+
+
+class RegistrationTooLarge(ValueError):
+    """A registration exceeds what any SSM parameter tier holds."""
+
+
+def tier_for(value: str) -> str:
+    """`Standard` up to 4,096 bytes, `Advanced` up to 8,192; larger values are refused."""
+    size = len(value.encode("utf-8"))
+    if size <= STANDARD_TIER_LIMIT:
+        return "Standard"
+    if size <= ADVANCED_TIER_LIMIT:
+        return "Advanced"
+    raise RegistrationTooLarge(
+        f"registration is {size} bytes; SSM parameters hold at most {ADVANCED_TIER_LIMIT} "
+        "(Advanced tier). Shorten the runner labels or name, which GitHub embeds in the JIT "
+        "config"
+    )
 
 
 class CredentialsError(RuntimeError):
@@ -49,13 +76,18 @@ class RegistrationStore:
         return parameter_name(self.prefix, instance_id)
 
     def put(self, instance_id: str, value: str) -> bool:
-        """Create the parameter; False if it already exists (never overwritten)."""
+        """Create the parameter; False if it already exists (never overwritten).
+
+        The tier follows the size (`tier_for`; RegistrationTooLarge above 8,192 bytes, before
+        any request), and the parameter is tagged with the instance it belongs to."""
         args: dict[str, Any] = {
             "Name": self.name_for(instance_id),
             "Value": value,
             "Type": "SecureString",
+            "Tier": tier_for(value),
             "Overwrite": False,
             "Description": f"one-shot runner registration for {instance_id} (runnerfleet)",
+            "Tags": [{"Key": INSTANCE_TAG, "Value": instance_id}],
         }
         if self.kms_key_id:
             args["KeyId"] = self.kms_key_id

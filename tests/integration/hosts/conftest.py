@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from hosts_support import OWNER, REPO
+from hosts_support import OWNER, REPO, Host
 from moto.server import ThreadedMotoServer
 
 from runnerfleet.controlplane.claims import MemoryClaims
@@ -124,3 +124,17 @@ def agent_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 @pytest.fixture
 def hostdir(tmp_path: Path) -> Path:
     return tmp_path / "hosts"
+
+
+@pytest.fixture
+def hosts(aws: Callable[[str], Any], hostdir: Path, fleet: str) -> Iterator[Callable[..., Host]]:
+    made: list[Host] = []
+
+    def make(instance_id: str, **kw: Any) -> Host:
+        host = Host(aws, hostdir, fleet, instance_id, **kw)
+        made.append(host)
+        return host
+
+    yield make
+    for host in made:
+        host.stop()

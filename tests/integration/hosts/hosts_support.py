@@ -1,14 +1,24 @@
 """Helpers for the host-bootstrap integration tests (imported by the tests; fixtures live in
-conftest.py): tagged runner instances, a loopback IMDSv2, and a fault-injecting proxy."""
+conftest.py): tagged runner instances, a loopback IMDSv2, a fault-injecting proxy, and `Host`
+(the real agent in a thread with its IMDS and files)."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from runnerfleet.agent import standin
+from runnerfleet.agent.agent import Agent
+from runnerfleet.agent.decisions import Backoff, State
+from runnerfleet.agent.imds import ImdsClient
+from runnerfleet.agent.launcher import SubprocessLauncher
+from runnerfleet.agent.settings import AgentSettings
 
 OWNER = "acme"
 REPO = "app"
@@ -152,3 +162,95 @@ class FaultProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Host:
+    """One host: an agent running in a thread, its IMDS, and its files."""
+
+    def __init__(
+        self,
+        aws: Callable[[str], Any],
+        hostdir: Path,
+        fleet: str,
+        instance_id: str,
+        *,
+        ephemeral: bool = False,
+        registration_timeout: float = 30.0,
+        autoscaling: Any = None,
+    ) -> None:
+        self.instance_id = instance_id
+        self.dir = hostdir / instance_id
+        self.runner_dir = self.dir / "actions-runner"
+        standin.install(self.runner_dir)
+        self.imds = FakeImds(instance_id)
+        self.settings = AgentSettings(
+            name=fleet,
+            region="us-east-1",
+            registration_parameter_prefix=f"/{fleet}/runners",
+            runner_dir=self.runner_dir,
+            ephemeral=ephemeral,
+            runner_user=None,
+            status_dir=self.dir / "status",
+            state_file=self.dir / "agent-state.json",
+            poll_interval=0.1,
+            registration_timeout=registration_timeout,
+            online_grace=60.0,
+            drain_grace=10.0,
+            config_timeout=30.0,
+            start_backoff=Backoff(base=0.1, cap=0.5, attempts=5),
+            wait_backoff=Backoff(base=0.1, cap=0.3, attempts=0),
+        )
+        self.aws = aws
+        self.autoscaling = autoscaling
+        self.agent: Agent | None = None
+        self.final: State | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+
+    def start(self) -> Host:
+        self.agent = Agent(
+            settings=self.settings,
+            ssm=self.aws("ssm"),
+            ec2=self.aws("ec2"),
+            autoscaling=self.autoscaling or self.aws("autoscaling"),
+            imds=ImdsClient(self.imds.url),
+            launcher=SubprocessLauncher(self.runner_dir),
+        )
+        self._done.clear()
+
+        def run() -> None:
+            assert self.agent is not None
+            try:
+                self.final = self.agent.run()
+            except BaseException as exc:
+                self.error = exc
+            finally:
+                self._done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        return self
+
+    def wait_for(self, state: State, timeout: float = 120.0, times: int = 1) -> None:
+        """Wait (on the reporter's condition, generous bound for a loaded machine) until the
+        agent has reported `state` completely: status file written and instance tagged."""
+        assert self.agent is not None
+        if self.agent.health.wait_completed(state, timeout, times):
+            return
+        if self._done.is_set():
+            raise AssertionError(f"agent ended in {self.final} ({self.error}) before {state}")
+        raise AssertionError(f"no {state} within {timeout} s: {self.agent.health.history}")
+
+    def wait_done(self, timeout: float = 90.0) -> State | None:
+        assert self._done.wait(timeout), "agent did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.final
+
+    def stop(self) -> None:
+        if self.agent is not None and not self._done.is_set():
+            self.agent.stop_event.set()
+            self._done.wait(15)
+        self.imds.close()
+
+    def status(self) -> dict[str, Any]:
+        return dict(json.loads((self.dir / "status" / "status.json").read_text()))

@@ -23,6 +23,9 @@ class _Sandbox:
     def github_info(self) -> dict[str, Any]:
         return self.info
 
+    def webhook_secret(self) -> str:
+        return "sandbox-webhook-secret-for-tests"
+
 
 @dataclass
 class _Target:

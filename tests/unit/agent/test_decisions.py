@@ -7,10 +7,12 @@ import pytest
 from runnerfleet.agent.decisions import (
     Action,
     Backoff,
+    State,
     interrupted,
     on_registration_consumed,
     on_runner_exit,
     on_start_failures_exhausted,
+    should_decrement,
 )
 
 
@@ -39,14 +41,35 @@ def test_interrupted(spot: str | None, lifecycle: str | None, stop: bool, expect
 
 
 def test_runner_exit_decisions() -> None:
-    assert on_runner_exit(ephemeral=True, exit_code=0, went_online=True) is Action.TERMINATE_SELF
+    done = {"exit_code": 0, "went_online": True}
+    assert on_runner_exit(ephemeral=True, in_asg=True, **done) is Action.TERMINATE_SELF
+    assert on_runner_exit(ephemeral=True, in_asg=False, **done) is Action.AWAIT_REGISTRATION
     assert on_runner_exit(ephemeral=True, exit_code=1, went_online=False) is Action.RETRY_START
     assert on_runner_exit(ephemeral=False, exit_code=3, went_online=True) is (Action.RESTART_RUNNER)
-    assert on_start_failures_exhausted(ephemeral=True) is Action.TERMINATE_SELF
-    assert on_start_failures_exhausted(ephemeral=False) is Action.EXIT
+
+
+def test_start_failure_decisions_replace_asg_hosts_and_keep_static_ones() -> None:
+    assert on_start_failures_exhausted(ephemeral=True, in_asg=True) is Action.TERMINATE_SELF
+    assert on_start_failures_exhausted(ephemeral=False, in_asg=True) is Action.TERMINATE_SELF
+    assert on_start_failures_exhausted(ephemeral=True, in_asg=False) is Action.EXIT
+    assert on_start_failures_exhausted(ephemeral=False, in_asg=False) is Action.EXIT
 
 
 def test_consumed_registration_decisions() -> None:
     assert on_registration_consumed(ephemeral=False, configured=True) is Action.RESTART_RUNNER
     assert on_registration_consumed(ephemeral=False, configured=False) is Action.EXIT
-    assert on_registration_consumed(ephemeral=True, configured=True) is Action.TERMINATE_SELF
+    consumed = on_registration_consumed(ephemeral=True, configured=True, in_asg=True)
+    assert consumed is Action.TERMINATE_SELF
+    consumed = on_registration_consumed(ephemeral=True, configured=False, in_asg=False)
+    assert consumed is Action.AWAIT_REGISTRATION
+
+
+def test_decrement_only_above_the_minimum() -> None:
+    assert should_decrement(desired=3, min_size=1)
+    assert not should_decrement(desired=1, min_size=1)
+    assert not should_decrement(desired=0, min_size=0)
+
+
+def test_enums_are_their_values_on_python_3_10() -> None:
+    assert str(State.ONLINE) == "online" and f"{Action.EXIT}" == "exit"
+    assert State("online") is State.ONLINE and State.ONLINE == "online"

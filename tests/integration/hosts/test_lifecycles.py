@@ -1,0 +1,241 @@
+"""Ephemeral lifecycles that AWS accepts, with the real agent against moto, the GitHub emulator
+and the stand-in runner:
+
+- an ephemeral host in an Auto Scaling group at its minimum terminates WITHOUT decrementing
+  (AWS refuses ShouldDecrementDesiredCapacity=true there); above the minimum it decrements;
+  when AWS refuses the decrement anyway (another host reached the minimum first) it falls
+  back to terminating without;
+- a static ephemeral host stays after its job and takes a fresh registration for the next;
+- an ASG host whose registration was already spent is replaced (no decrement).
+
+moto accepts the decrement at the minimum; the `aws_refuses_decrement_at_min` hook below
+refuses it with AWS's error code and message, so these tests fail if the agent sends it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from hosts_support import OWNER, REPO, Host, launch_runners
+
+from runnerfleet.agent.decisions import State
+from runnerfleet.controlplane.registrar import Registrar
+from runnerfleet.github.emulator import GitHubEmulator
+
+_GROUPS = itertools.count(1)
+# AWS's answer to a decrement at the group's minimum (TerminateInstanceInAutoScalingGroup).
+AT_MIN_MESSAGE = (
+    "Currently, desiredSize equals minSize ({min}). Terminating instance without replacement "
+    "will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag "
+    "to false or lower group's min size."
+)
+
+
+def _instance_state(ec2: Any, iid: str) -> str:
+    inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    return str(inst["State"]["Name"])
+
+
+def _group(autoscaling: Any, name: str) -> dict[str, Any]:
+    group: dict[str, Any] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ][0]
+    return group
+
+
+@pytest.fixture
+def strict_autoscaling(moto_url: str) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """An Auto Scaling client of this test's own that records every termination request and
+    refuses a decrement at the group's minimum as AWS does (and, when `refuse_next` is set,
+    the next decrement whatever the sizes: another host got there first)."""
+    client = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("autoscaling", endpoint_url=moto_url)
+    calls: list[dict[str, Any]] = []
+    refuse_next = {"on": False}
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        body = params.get("body", {})
+        decrement = str(body.get("ShouldDecrementDesiredCapacity", "")).lower() == "true"
+        calls.append({"instance": body.get("InstanceId"), "decrement": decrement})
+        if not decrement:
+            return
+        [inst] = client.describe_auto_scaling_instances(InstanceIds=[body["InstanceId"]])[
+            "AutoScalingInstances"
+        ]
+        group = _group(client, inst["AutoScalingGroupName"])
+        if refuse_next["on"] or group["DesiredCapacity"] <= group["MinSize"]:
+            refuse_next["on"] = False
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationError",
+                        "Message": AT_MIN_MESSAGE.format(min=group["MinSize"]),
+                    }
+                },
+                "TerminateInstanceInAutoScalingGroup",
+            )
+
+    client.meta.events.register(
+        "before-call.autoscaling.TerminateInstanceInAutoScalingGroup", before
+    )
+    calls_and_switch: list[dict[str, Any]] = calls
+    client.refuse_next = refuse_next  # type: ignore[attr-defined]
+    yield client, calls_and_switch
+
+
+def _asg(aws: Callable[[str], Any], fleet: str, *, min_size: int, desired: int) -> tuple[str, str]:
+    """A group of the fleet with `desired` instances; returns (group name, one instance id),
+    the instance tagged as the runner-fleet module tags pool hosts."""
+    ec2, autoscaling = aws("ec2"), aws("autoscaling")
+    name = f"{fleet}-pool{next(_GROUPS)}"
+    ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": "ami-0123456789abcdef0", "InstanceType": "t3.medium"},
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+        MinSize=min_size,
+        MaxSize=5,
+        DesiredCapacity=desired,
+        AvailabilityZones=["us-east-1a"],
+    )
+    ids = [i["InstanceId"] for i in _group(autoscaling, name)["Instances"]]
+    for n, iid in enumerate(sorted(ids), start=1):
+        ec2.create_tags(
+            Resources=[iid],
+            Tags=[
+                {"Key": "runnerfleet:fleet", "Value": fleet},
+                {"Key": "runnerfleet:role", "Value": "runner"},
+                {"Key": "runnerfleet:pool", "Value": name.rsplit("-", 1)[-1]},
+                {"Key": "runnerfleet:runner-name", "Value": f"{fleet}-runner-{n:02d}"},
+                {"Key": "aws:autoscaling:groupName", "Value": name},
+            ],
+        )
+    return name, sorted(ids)[0]
+
+
+def _run_one_ephemeral_job(
+    emulator: GitHubEmulator,
+    make_registrar: Callable[..., Registrar],
+    hosts: Callable[..., Host],
+    fleet: str,
+    iid: str,
+    autoscaling: Any,
+) -> Host:
+    assert make_registrar(fleet, ephemeral=True).run_once().ok
+    host = hosts(iid, ephemeral=True, autoscaling=autoscaling).start()
+    host.wait_for(State.ONLINE)
+    job = emulator.enqueue_job(OWNER, REPO, ["self-hosted", "linux"])
+    assert host.wait_done() is State.DONE
+    assert emulator.job(job)["conclusion"] == "success"
+    return host
+
+
+def test_asg_host_at_minimum_terminates_without_decrement(
+    aws: Callable[[str], Any],
+    emulator: GitHubEmulator,
+    make_registrar: Callable[..., Registrar],
+    hosts: Callable[..., Host],
+    fleet: str,
+    strict_autoscaling: tuple[Any, list[dict[str, Any]]],
+    agent_logs: pytest.LogCaptureFixture,
+) -> None:
+    client, calls = strict_autoscaling
+    group, iid = _asg(aws, fleet, min_size=1, desired=1)
+    _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
+    assert calls == [{"instance": iid, "decrement": False}]
+    assert _instance_state(aws("ec2"), iid) in ("shutting-down", "terminated")
+    assert _group(aws("autoscaling"), group)["DesiredCapacity"] == 1  # the group replaces it
+
+
+def test_asg_host_above_minimum_decrements(
+    aws: Callable[[str], Any],
+    emulator: GitHubEmulator,
+    make_registrar: Callable[..., Registrar],
+    hosts: Callable[..., Host],
+    fleet: str,
+    strict_autoscaling: tuple[Any, list[dict[str, Any]]],
+) -> None:
+    client, calls = strict_autoscaling
+    group, iid = _asg(aws, fleet, min_size=0, desired=2)
+    _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
+    assert calls == [{"instance": iid, "decrement": True}]
+    assert _group(aws("autoscaling"), group)["DesiredCapacity"] == 1
+
+
+def test_refused_decrement_falls_back_to_terminating_without(
+    aws: Callable[[str], Any],
+    emulator: GitHubEmulator,
+    make_registrar: Callable[..., Registrar],
+    hosts: Callable[..., Host],
+    fleet: str,
+    strict_autoscaling: tuple[Any, list[dict[str, Any]]],
+    agent_logs: pytest.LogCaptureFixture,
+) -> None:
+    client, calls = strict_autoscaling
+    _group_name, iid = _asg(aws, fleet, min_size=0, desired=2)
+    client.refuse_next["on"] = True
+    _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
+    assert calls == [
+        {"instance": iid, "decrement": True},
+        {"instance": iid, "decrement": False},
+    ]
+    assert "refused the decrement" in agent_logs.text
+    assert _instance_state(aws("ec2"), iid) in ("shutting-down", "terminated")
+
+
+def test_asg_host_with_a_spent_registration_is_replaced(
+    aws: Callable[[str], Any],
+    hosts: Callable[..., Host],
+    fleet: str,
+    strict_autoscaling: tuple[Any, list[dict[str, Any]]],
+    agent_logs: pytest.LogCaptureFixture,
+) -> None:
+    client, calls = strict_autoscaling
+    _group_name, iid = _asg(aws, fleet, min_size=0, desired=2)
+    host = hosts(iid, ephemeral=True, autoscaling=client)
+    host.settings.state_file.parent.mkdir(parents=True, exist_ok=True)
+    host.settings.state_file.write_text(
+        json.dumps({"consumed": f"/{fleet}/runners/{iid}", "kind": "jit", "runner_name": "x"})
+    )
+    host.start()
+    assert host.wait_done() is State.FAILED
+    assert "already consumed by this host" in agent_logs.text
+    assert calls == [{"instance": iid, "decrement": False}]  # replaced, not scaled in
+
+
+def test_static_ephemeral_host_stays_and_takes_a_fresh_registration_per_job(
+    aws: Callable[[str], Any],
+    emulator: GitHubEmulator,
+    make_registrar: Callable[..., Registrar],
+    hosts: Callable[..., Host],
+    fleet: str,
+    agent_logs: pytest.LogCaptureFixture,
+) -> None:
+    ec2 = aws("ec2")
+    [iid] = launch_runners(ec2, fleet, 1)
+    assert make_registrar(fleet, ephemeral=True).run_once().ok
+    host = hosts(iid, ephemeral=True).start()
+    host.wait_for(State.ONLINE)
+    first = emulator.enqueue_job(OWNER, REPO, ["self-hosted", "linux"])
+    # after its job the host waits for the next registration (second WAITING report)
+    host.wait_for(State.WAITING, times=2)
+    assert emulator.job(first)["conclusion"] == "success"
+    assert _instance_state(ec2, iid) == "running"
+    assert not host.settings.state_file.exists()  # the spent registration is forgotten
+
+    assert make_registrar(fleet, ephemeral=True).run_once().ok  # the registrar issues anew
+    host.wait_for(State.ONLINE, times=2)
+    second = emulator.enqueue_job(OWNER, REPO, ["self-hosted", "linux"])
+    host.wait_for(State.WAITING, times=3)
+    assert emulator.job(second)["conclusion"] == "success"
+    assert _instance_state(ec2, iid) == "running"
+    assert "waiting for the next registration" in agent_logs.text
