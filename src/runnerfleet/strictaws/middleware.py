@@ -1,0 +1,232 @@
+"""The WSGI layer in front of moto's app: refuse what AWS refuses, forward everything else.
+
+For a request that no rule watches (decided from headers and path alone) the layer hands the
+WSGI environ to moto untouched: no body read, no copy. A watched request's body is read once,
+checked by the rules, and put back for moto. A refusal is answered here after the caller's
+IAM permission for the call is checked as moto would (AWS authorizes before it validates).
+CompleteLifecycleAction and RecordLifecycleActionHeartbeat, which moto does not implement, are
+answered here from the registry of active lifecycle actions.
+
+Sandbox-only control endpoints under `/_strictaws/` (loopback only, like the whole sandbox):
+- `POST /_strictaws/assume-role`  {RoleArn, Service, RoleSessionName?, Region?, DurationSeconds?}
+  -> credentials of the role as the service (trust policy checked) or 403 AccessDenied;
+- `POST /_strictaws/lifecycle-actions` {AutoScalingGroupName, LifecycleHookName, InstanceId,
+  LifecycleActionToken?} -> {LifecycleActionToken}: an action becomes active;
+- `GET /_strictaws/lifecycle-actions` -> {active: [...], completed: [... with result]};
+- `GET /_strictaws/health` -> {iam: "enforced" | "off", rules: [...]}.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from moto import settings
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from werkzeug.datastructures import EnvironHeaders
+
+from runnerfleet.strictaws import rules, wire
+from runnerfleet.strictaws.motostate import (
+    LifecycleActions,
+    MotoState,
+    TrustError,
+    assume_as_service,
+    seed_admin,
+)
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+StartResponse = Callable[..., Any]
+LOCAL_ANSWERS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
+
+
+def _respond(
+    start_response: StartResponse, status: int, headers: list[tuple[str, str]], body: bytes
+) -> list[bytes]:
+    headers = [*headers, ("Content-Length", str(len(body)))]
+    start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+    return [body]
+
+
+def _json(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    return _respond(start_response, status, [("Content-Type", "application/json")], body)
+
+
+def _region(headers: EnvironHeaders) -> str:
+    scope = (headers.get("Authorization") or "").partition("Credential=")[2].split("/")
+    return scope[2] if len(scope) > 3 else "us-east-1"
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH") or ""
+    body: bytes = stream.read(int(length)) if length.isdigit() else stream.read()
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def iam_enforced() -> bool:
+    return bool(settings.INITIAL_NO_AUTH_ACTION_COUNT == 0)
+
+
+class StrictAws:
+    """WSGI middleware: `StrictAws(moto_app, admin_key=(id, secret))`."""
+
+    def __init__(self, app: WsgiApp, admin_key: tuple[str, str]):
+        self.app = app
+        self.admin_key = admin_key
+        self.lifecycle = LifecycleActions()
+        seed_admin(*admin_key)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "")
+        method: str = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith("/_strictaws/"):
+            return self._control(method, path, environ, start_response)
+        headers = EnvironHeaders(environ)
+        request = wire.Request(method, path, headers)
+        if wire.operation(request) is None:
+            if path.rstrip("/") == "/moto-api/reset" and method == "POST":
+                result = self.app(environ, start_response)
+                seed_admin(*self.admin_key)  # moto forgot every IAM user
+                return result
+            return self._forward(environ, start_response, wire.signing_service(headers))
+        body = _read_body(environ)
+        call = wire.parse(request, body)
+        service = wire.signing_service(headers)
+        if call is None:
+            return self._forward(environ, start_response, service)
+        state = MotoState(_region(headers), self.lifecycle)
+        refusal = rules.check(call, state)
+        if refusal is None and call.operation not in LOCAL_ANSWERS:
+            return self._forward(environ, start_response, service)
+        denied = self._authorize(environ, headers, body, call)
+        if denied is not None:
+            return _respond(start_response, *wire.error_response(call.service, denied))
+        if refusal is not None:
+            return _respond(start_response, *wire.error_response(call.service, refusal))
+        if call.operation == "CompleteLifecycleAction":
+            p = call.params
+            self.lifecycle.complete(
+                str(p.get("AutoScalingGroupName", "")),
+                str(p.get("LifecycleHookName", "")),
+                p.get("LifecycleActionToken") or None,
+                p.get("InstanceId") or None,
+                str(p.get("LifecycleActionResult", "CONTINUE")),
+            )
+        return _respond(start_response, *wire.query_success(call.operation))
+
+    def _forward(
+        self, environ: dict[str, Any], start_response: StartResponse, service: str | None
+    ) -> Iterable[bytes]:
+        """moto's answer; its IAM refusals rewritten in the JSON services' error format."""
+        if service is None or not wire.json_protocol(service):
+            return self.app(environ, start_response)
+        held: list[Any] = []
+
+        def hold_403(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if status.startswith("403"):
+                held.append((status, headers))
+                return lambda _data: None
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, hold_403)
+        if not held:
+            return result
+        body = b"".join(result)
+        if hasattr(result, "close"):
+            result.close()
+        rewritten = wire.rewrite_auth_error(service, body, 403)
+        if rewritten is None:
+            start_response(held[0][0], held[0][1])
+            return [body]
+        return _respond(start_response, *rewritten)
+
+    # ---- IAM for the calls answered here -------------------------------------------------------
+    def _authorize(
+        self, environ: dict[str, Any], headers: EnvironHeaders, body: bytes, call: rules.Call
+    ) -> rules.Refusal | None:
+        """moto's own signature and policy check for a call this layer answers itself."""
+        if not iam_enforced():
+            return None
+        from moto.core.exceptions import AccessDeniedError
+        from moto.iam.access_control import IAMRequest
+
+        path = environ.get("PATH_INFO", "")
+        if environ.get("QUERY_STRING"):
+            path += "?" + environ["QUERY_STRING"]
+        try:
+            iam_request = IAMRequest(
+                account_id=DEFAULT_ACCOUNT_ID,
+                method=environ.get("REQUEST_METHOD", "GET"),
+                path=path,
+                data={},
+                body=body,
+                headers=cast(dict[str, str], headers),
+                action=call.operation,
+            )
+            iam_request.check_signature()
+            iam_request.check_action_permitted("*")
+        except AccessDeniedError as exc:
+            code = "AccessDenied" if call.service == "autoscaling" else "AccessDeniedException"
+            return rules.Refusal(code, exc.message, 403)
+        except Exception as exc:  # moto's signature/key errors carry AWS's code and message
+            code = str(getattr(exc, "error_type", "AccessDenied"))
+            return rules.Refusal(code, str(getattr(exc, "message", exc)), 403)
+        return None
+
+    # ---- control endpoints ---------------------------------------------------------------------
+    def _control(
+        self, method: str, path: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes]:
+        route = path.removeprefix("/_strictaws/").rstrip("/")
+        payload: dict[str, Any] = {}
+        if method == "POST":
+            try:
+                payload = json.loads(_read_body(environ) or b"{}")
+            except ValueError:
+                return _json(start_response, 400, {"message": "the body must be a JSON object"})
+        if route == "health" and method == "GET":
+            iam = "enforced" if iam_enforced() else "off"
+            names = [f"{svc}:{op}" for svc, op in rules.RULES]
+            return _json(start_response, 200, {"iam": iam, "rules": names})
+        if route == "assume-role" and method == "POST":
+            return self._assume(payload, start_response)
+        if route == "lifecycle-actions" and method == "GET":
+            return _json(start_response, 200, self.lifecycle.snapshot())
+        if route == "lifecycle-actions" and method == "POST":
+            missing = [
+                k
+                for k in ("AutoScalingGroupName", "LifecycleHookName", "InstanceId")
+                if not payload.get(k)
+            ]
+            if missing:
+                return _json(start_response, 400, {"message": f"missing {', '.join(missing)}"})
+            token = self.lifecycle.register(
+                str(payload["AutoScalingGroupName"]),
+                str(payload["LifecycleHookName"]),
+                str(payload["InstanceId"]),
+                payload.get("LifecycleActionToken") or None,
+            )
+            return _json(start_response, 200, {"LifecycleActionToken": token})
+        return _json(start_response, 404, {"message": f"no sandbox endpoint {method} {path}"})
+
+    def _assume(self, payload: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        role_arn, service = payload.get("RoleArn"), payload.get("Service")
+        if not role_arn or not service:
+            return _json(start_response, 400, {"message": "RoleArn and Service are required"})
+        try:
+            credentials = assume_as_service(
+                str(role_arn),
+                str(service),
+                str(payload.get("RoleSessionName") or service.split(".")[0]),
+                str(payload.get("Region") or "us-east-1"),
+                int(payload.get("DurationSeconds") or 3600),
+            )
+        except TrustError as exc:
+            return _json(start_response, 403, {"__type": "AccessDenied", "message": str(exc)})
+        return _json(start_response, 200, {"Credentials": credentials})

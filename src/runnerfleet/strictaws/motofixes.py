@@ -1,0 +1,73 @@
+"""Fixes to moto's IAM enforcement that the strict emulator applies in its own process.
+
+moto's signature check hashes the request's parsed parameters instead of its body when the
+body is empty; for Lambda those parameters are the request headers, so every signed GET or
+DELETE to Lambda (ListFunctions, GetFunction, ...) fails with SignatureDoesNotMatch once IAM is
+enforced. SigV4 signs the raw body, which is empty for GET/HEAD/DELETE, so the check here hashes
+an empty body for those (moto's own choice otherwise: for query-protocol POSTs moto has already
+consumed the body into the parameters, which it re-encodes).
+
+moto authorizes most services against the resource "*" (it knows no resource ARN for them),
+and a statement whose Resource names ARNs never matches "*": every least-privilege policy
+(ssm:GetParameter on arn:aws:ssm:...:parameter/fleet/*) would be refused where AWS allows it.
+Here an Allow statement matches the unknown resource "*" by its actions alone, and a Deny
+statement scoped to ARNs does not (actions are enforced; resource scoping is not, as before).
+
+moto's trust-policy check crashes (TypeError, HTTP 500) on a statement whose Principal names
+only services (`{"Service": "lambda.amazonaws.com"}`) when a user or role calls
+sts:AssumeRole: such a statement does not name the caller, so here it does not match (AWS
+answers AccessDenied).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_applied = False
+_BODILESS = ("GET", "HEAD", "DELETE")
+
+
+def apply() -> None:
+    """Patch moto's `IAMRequestBase._create_aws_request` (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    from botocore.awsrequest import AWSRequest
+    from moto.iam.access_control import IAMRequestBase
+
+    def _create_aws_request(self: Any) -> AWSRequest:
+        signed = self._get_string_between(
+            "SignedHeaders=", ",", self._headers["Authorization"]
+        ).split(";")
+        headers = self._create_headers_for_aws_request(signed, self._headers)
+        body = self._body or (b"" if self._method in _BODILESS else self._data)
+        request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+        request.context["timestamp"] = headers["X-Amz-Date"]
+        return request
+
+    setattr(IAMRequestBase, "_create_aws_request", _create_aws_request)  # noqa: B010
+
+    from moto.iam.access_control import IAMPolicyStatement
+
+    original_matches = IAMPolicyStatement._check_element_matches
+
+    def _check_element_matches(self: Any, statement_element: Any, value: str) -> bool:
+        if statement_element == "Resource" and value == "*":
+            return bool(self._statement.get("Effect") == "Allow")
+        return bool(original_matches(self, statement_element, value))
+
+    setattr(IAMPolicyStatement, "_check_element_matches", _check_element_matches)  # noqa: B010
+
+    def _check_principal(self: Any, principal: str) -> bool:
+        expected = self._statement.get("Principal")
+        if not expected:
+            return True
+        if expected == "*":
+            return True
+        aws = expected.get("AWS") if isinstance(expected, dict) else None
+        if aws is None:
+            return False
+        return bool(aws == "*" or principal == aws or principal in aws)
+
+    setattr(IAMPolicyStatement, "_check_principal", _check_principal)  # noqa: B010
+    _applied = True

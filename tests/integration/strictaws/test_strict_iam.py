@@ -1,0 +1,124 @@
+"""IAM enforced in the sandbox's AWS emulator: the dummy key is the admin's, other keys are
+unknown, roles get only what their policies allow, and services assume roles only when the
+trust policy names them."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import httpx
+import pytest
+from strict_support import LAMBDA_TRUST, error_of, make_role, policy
+
+from runnerfleet.strictaws import EC2, LAMBDA, StrictAwsError, assume
+
+pytestmark = pytest.mark.emulator
+
+
+def _as(creds: object, region: str = "us-east-1") -> boto3.Session:
+    return boto3.Session(
+        aws_access_key_id=creds.access_key_id,  # type: ignore[attr-defined]
+        aws_secret_access_key=creds.secret_access_key,  # type: ignore[attr-defined]
+        aws_session_token=creds.session_token,  # type: ignore[attr-defined]
+        region_name=region,
+    )
+
+
+def test_emulator_reports_iam_enforced(endpoint: str) -> None:
+    health = httpx.get(f"{endpoint}/_strictaws/health", timeout=10).json()
+    assert health["iam"] == "enforced"
+
+
+def test_role_without_get_parameter_is_denied_naming_the_action(
+    admin: boto3.Session, endpoint: str
+) -> None:
+    iam = admin.client("iam", endpoint_url=endpoint)
+    arn = make_role(iam, "iam-reader", "ssm:DescribeParameters")
+    admin.client("ssm", endpoint_url=endpoint).put_parameter(
+        Name="/iam/param", Value="v", Type="String"
+    )
+    creds = assume(arn, endpoint=endpoint, service=LAMBDA, session_name="iam-reader")
+    ssm = _as(creds).client("ssm", endpoint_url=endpoint)
+    code, message, status = error_of(lambda: ssm.get_parameter(Name="/iam/param"))
+    assert (code, status) == ("AccessDeniedException", 403)
+    assert message == (
+        "User: arn:aws:sts::123456789012:assumed-role/iam-reader/iam-reader is not authorized "
+        "to perform: ssm:GetParameter"
+    )
+    # A least-privilege grant scoped to the parameter's ARN is enough, as in AWS.
+    scoped = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": "arn:aws:ssm:us-east-1:123456789012:parameter/iam/*",
+            }
+        ],
+    }
+    iam.put_role_policy(RoleName="iam-reader", PolicyName="get", PolicyDocument=json.dumps(scoped))
+    assert ssm.get_parameter(Name="/iam/param")["Parameter"]["Value"] == "v"
+    caller = _as(creds).client("sts", endpoint_url=endpoint).get_caller_identity()
+    assert caller["Arn"] == creds.arn
+
+
+def test_denied_before_validated(admin: boto3.Session, endpoint: str) -> None:
+    """A call the layer would refuse is first authorized, as AWS authorizes before it validates."""
+    iam = admin.client("iam", endpoint_url=endpoint)
+    arn = make_role(iam, "iam-noasg", "ssm:GetParameter")
+    asg = _as(assume(arn, endpoint=endpoint)).client("autoscaling", endpoint_url=endpoint)
+    code, message, status = error_of(
+        lambda: asg.complete_lifecycle_action(
+            LifecycleHookName="h",
+            AutoScalingGroupName="g",
+            LifecycleActionToken="3f1c2e57-0000-4000-8000-000000000000",
+            LifecycleActionResult="CONTINUE",
+        )
+    )
+    assert (code, status) == ("AccessDenied", 403)
+    assert "autoscaling:CompleteLifecycleAction" in message
+
+
+def test_unknown_keys_are_refused(endpoint: str) -> None:
+    stranger = boto3.Session(
+        aws_access_key_id="AKIAUNKNOWN000000000",
+        aws_secret_access_key="x",
+        region_name="us-east-1",
+    )
+    code, _, _ = error_of(
+        lambda: stranger.client("ssm", endpoint_url=endpoint).get_parameter(Name="/iam/param")
+    )
+    assert code == "InvalidClientTokenId"
+    code, _, _ = error_of(lambda: stranger.client("ec2", endpoint_url=endpoint).describe_vpcs())
+    assert code == "AuthFailure"
+
+
+def test_services_assume_only_roles_that_trust_them(admin: boto3.Session, endpoint: str) -> None:
+    iam = admin.client("iam", endpoint_url=endpoint)
+    arn = make_role(iam, "iam-fn-only")
+    with pytest.raises(StrictAwsError, match=r"does not allow ec2\.amazonaws\.com"):
+        assume(arn, endpoint=endpoint, service=EC2)
+    # A user may not assume a role whose trust policy names only a service (moto alone: HTTP 500).
+    sts = admin.client("sts", endpoint_url=endpoint)
+    code, message, _ = error_of(lambda: sts.assume_role(RoleArn=arn, RoleSessionName="me"))
+    assert code == "AccessDenied"
+    assert "sts:AssumeRole" in message
+    host_trust = dict(LAMBDA_TRUST)
+    host_trust["Statement"] = [
+        {"Effect": "Allow", "Principal": {"Service": EC2}, "Action": "sts:AssumeRole"}
+    ]
+    host = iam.create_role(RoleName="iam-host", AssumeRolePolicyDocument=json.dumps(host_trust))
+    iam.put_role_policy(
+        RoleName="iam-host", PolicyName="p", PolicyDocument=policy("ec2:DescribeInstances")
+    )
+    creds = assume(host["Role"]["Arn"], endpoint=endpoint, service=EC2, session_name="i-0abc")
+    _as(creds).client("ec2", endpoint_url=endpoint).describe_instances()
+    code, _, _ = error_of(lambda: _as(creds).client("ec2", endpoint_url=endpoint).describe_vpcs())
+    assert code in ("UnauthorizedOperation", "AccessDenied")
+
+
+def test_signed_lambda_reads_pass_the_signature_check(admin: boto3.Session, endpoint: str) -> None:
+    """moto hashes the headers as the body of a bodiless Lambda GET; the layer fixes that."""
+    functions = admin.client("lambda", endpoint_url=endpoint).list_functions()
+    assert "Functions" in functions
