@@ -335,6 +335,9 @@ class GitHubClient:
         app = self._app()
         if app.installation_id is not None:
             return app.installation_id
+        with self._lock:
+            if "" in self._installations:  # looked up once per client
+                return self._installations[""]
         installs = self.list_installations()
         if len(installs) != 1:
             owners = ", ".join(str(i["account"]["login"]) for i in installs) or "none"
@@ -342,6 +345,8 @@ class GitHubClient:
                 f"the App has {len(installs)} installations ({owners}); pass "
                 "AppAuth(installation_id=...) to choose one"
             )
+        with self._lock:
+            self._installations[""] = int(installs[0]["id"])
         return int(installs[0]["id"])
 
     def _invalidate_token(self) -> None:
