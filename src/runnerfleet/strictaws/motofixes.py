@@ -5,7 +5,10 @@ body is empty; for Lambda those parameters are the request headers, so every sig
 DELETE to Lambda (ListFunctions, GetFunction, ...) fails with SignatureDoesNotMatch once IAM is
 enforced. SigV4 signs the raw body, which is empty for GET/HEAD/DELETE, so the check here hashes
 an empty body for those (moto's own choice otherwise: for query-protocol POSTs moto has already
-consumed the body into the parameters, which it re-encodes).
+consumed the body into the parameters, which it re-encodes). moto also hands the check a
+decoded query string (`prefix=env:/`) where the client signed the encoded one
+(`prefix=env%3A%2F`, Terraform's S3 backend), and likewise the path (S3 keys, Lambda ARNs),
+so both are encoded again as the client sent them.
 
 moto authorizes most services against the resource "*" (it knows no resource ARN for them),
 and a statement whose Resource names ARNs never matches "*": every least-privilege policy
@@ -22,9 +25,23 @@ answers AccessDenied).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, unquote
 
 _applied = False
 _BODILESS = ("GET", "HEAD", "DELETE")
+
+
+def canonical_path(path: str) -> str:
+    """`path?query` percent-encoded once, as the client sent it (moto hands it over decoded)."""
+    base, sep, query = path.partition("?")
+    base = quote(unquote(base), safe="/~")
+    if not sep or not query:
+        return base
+    pairs = []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        pairs.append(f"{quote(unquote(key), safe='-_.~')}={quote(unquote(value), safe='-_.~')}")
+    return f"{base}?{'&'.join(pairs)}"
 
 
 def apply() -> None:
@@ -41,7 +58,9 @@ def apply() -> None:
         ).split(";")
         headers = self._create_headers_for_aws_request(signed, self._headers)
         body = self._body or (b"" if self._method in _BODILESS else self._data)
-        request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+        request = AWSRequest(
+            method=self._method, url=canonical_path(self._path), data=body, headers=headers
+        )
         request.context["timestamp"] = headers["X-Amz-Date"]
         return request
 

@@ -122,3 +122,19 @@ def test_signed_lambda_reads_pass_the_signature_check(admin: boto3.Session, endp
     """moto hashes the headers as the body of a bodiless Lambda GET; the layer fixes that."""
     functions = admin.client("lambda", endpoint_url=endpoint).list_functions()
     assert "Functions" in functions
+
+
+def test_signed_requests_with_encoded_paths_and_queries_pass(
+    admin: boto3.Session, endpoint: str
+) -> None:
+    """moto checks signatures on the decoded path and query; the layer re-encodes them, so
+    Terraform's S3 backend (prefix=env:/) and Lambda calls by ARN are not refused."""
+    s3 = admin.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket="strict-state")
+    s3.put_object(Bucket="strict-state", Key="env:/a b+c", Body=b"x")
+    assert s3.list_objects_v2(Bucket="strict-state", Prefix="env:/")["KeyCount"] == 1
+    assert s3.get_object(Bucket="strict-state", Key="env:/a b+c")["Body"].read() == b"x"
+    lam = admin.client("lambda", endpoint_url=endpoint)
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:strict-none"
+    code, _, _ = error_of(lambda: lam.get_function(FunctionName=arn))
+    assert code == "ResourceNotFoundException"
