@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "runnerfleet.commands.controlplane",  # registrar run-once
     "runnerfleet.commands.controlplane_serve",  # serve, reconcile
     "runnerfleet.commands.cost",  # cost
+    "runnerfleet.commands.sandbox_jobs",  # jobs, sandbox queue/runtime
 )
 
 

@@ -97,12 +97,15 @@ class HostFleet:
         """AWS clients with the instance role's credentials (what IMDS would give the host)."""
         ec2 = self._admin("ec2")
         inst = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-        profile_arn = (inst.get("IamInstanceProfile") or {}).get("Arn", "")
-        if not profile_arn:
+        profile_ref = (inst.get("IamInstanceProfile") or {}).get("Arn", "")
+        if not profile_ref:
+            profile_ref = self._template_profile(instance_id)
+        if not profile_ref:
             raise RuntimeError(f"instance {instance_id} has no instance profile; it gets no role")
         profile = self._admin("iam").get_instance_profile(
-            InstanceProfileName=profile_arn.rsplit("/", 1)[-1]
+            InstanceProfileName=profile_ref.rsplit("/", 1)[-1]
         )["InstanceProfile"]
+        profile_arn = profile["Arn"]
         roles = profile.get("Roles", [])
         if not roles:
             raise RuntimeError(f"instance profile {profile_arn} holds no role")
@@ -118,6 +121,44 @@ class HostFleet:
             return session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
         return client
+
+    def _template_profile(self, instance_id: str) -> str:
+        """The instance profile of the launch template the instance's group launched it from.
+
+        moto does not copy a launch template's IamInstanceProfile onto the instances an Auto
+        Scaling group launches (DESIGN.md's emulator gaps); EC2 does, so the host gets it here.
+        """
+        asg = self._admin("autoscaling")
+        found = asg.describe_auto_scaling_instances(InstanceIds=[instance_id])
+        for item in found.get("AutoScalingInstances", []):
+            lt = item.get("LaunchTemplate") or {}
+            if not lt:
+                groups = asg.describe_auto_scaling_groups(
+                    AutoScalingGroupNames=[item["AutoScalingGroupName"]]
+                )["AutoScalingGroups"]
+                g = groups[0] if groups else {}
+                lt = g.get("LaunchTemplate") or (
+                    (g.get("MixedInstancesPolicy") or {})
+                    .get("LaunchTemplate", {})
+                    .get("LaunchTemplateSpecification", {})
+                )
+            if not lt:
+                continue
+            key = (
+                {"LaunchTemplateId": lt["LaunchTemplateId"]}
+                if lt.get("LaunchTemplateId")
+                else {"LaunchTemplateName": lt["LaunchTemplateName"]}
+            )
+            version = str(lt.get("Version") or "$Default")
+            versions = self._admin("ec2").describe_launch_template_versions(
+                **key, Versions=[version]
+            )["LaunchTemplateVersions"]
+            for v in versions:
+                ref = (v.get("LaunchTemplateData") or {}).get("IamInstanceProfile") or {}
+                value = ref.get("Arn") or ref.get("Name") or ""
+                if value:
+                    return str(value)
+        return ""
 
     def _labels(self, facts: FleetFacts, pool: str) -> tuple[str, ...]:
         extra = tuple(facts.pool_labels.get(pool, ()))
