@@ -189,7 +189,7 @@ class NetworkConfig(_Model):
     availability_zones: list[str] = Field(default_factory=lambda: ["us-east-1a"])
     public_subnet_cidrs: list[Cidr] = Field(default_factory=lambda: ["10.0.1.0/24"])
     private_subnet_cidrs: list[Cidr] = Field(default_factory=lambda: ["10.0.2.0/24"])
-    nat: Literal["single", "per_az"] = "single"
+    nat: Literal["single", "per_az", "instance"] = "single"
     interface_endpoints: bool = False
     flow_logs: bool = False
 

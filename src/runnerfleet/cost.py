@@ -312,10 +312,15 @@ def estimate(
             nat_n * float(p["nat_gateway_hour"]) * hours,
             f"{nat_n} NAT gateway(s) at ${p['nat_gateway_hour']}/h",
         )
+    # A NAT instance has the Elastic IP on its NAT interface and an automatic public address
+    # on its first interface (infra/modules/network/nat_instance.tf).
+    ipv4_n = nat_n + (1 if shape.nat == "instance" else 0)
     add(
         "public_ipv4",
-        nat_n * float(p["public_ipv4_hour"]) * hours,
-        f"{nat_n} Elastic IP(s) of the NAT at ${p['public_ipv4_hour']}/h",
+        ipv4_n * float(p["public_ipv4_hour"]) * hours,
+        f"{nat_n} Elastic IP(s) of the NAT"
+        + (" + the NAT instance's own address" if shape.nat == "instance" else "")
+        + f" at ${p['public_ipv4_hour']}/h",
     )
     services = int(table["interface_endpoint_services"])
     endpoint_month = (

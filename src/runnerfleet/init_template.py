@@ -50,7 +50,7 @@ vpc_cidr = "10.0.0.0/16"
 availability_zones = [{q(a.region + "a")}]
 public_subnet_cidrs = ["10.0.1.0/24"]         # one per zone, same order
 private_subnet_cidrs = ["10.0.2.0/24"]        # one per zone, same order
-nat = "single"                                # "single" | "per_az"
+nat = "single"                                # "single" | "per_az" | "instance" (cheapest)
 interface_endpoints = false                   # SSM/ECR/Logs/STS endpoints: less NAT traffic
 flow_logs = false
 

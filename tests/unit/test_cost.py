@@ -125,16 +125,19 @@ def test_autoscaled_pool_with_no_minimum_has_no_instance_floor() -> None:
 
 
 def test_nat_instance_is_the_cheaper_floor() -> None:
-    base = cost.shape_from_config(config.validate({}))
+    base = cost.shape_from_config(config.validate({"network": {"nat": "instance"}}))
+    assert base.nat == "instance"
+    base = dataclasses.replace(base, nat="single")
     gw = cost.estimate(base)
     inst = cost.estimate(dataclasses.replace(base, nat="instance"))
     p = PRICES["regions"]["us-east-1"]
     nat_instance = p["ec2_large_hour"]["t4g"] / 16 * HOURS + 8 * p["ebs_gb_month"]["gp3"]
     lines = {ln.resource: ln.monthly for ln in inst.lines}
     assert lines["nat"] == pytest.approx(nat_instance)  # t4g.nano 3.07 + 8 GB 0.64
-    assert lines["public_ipv4"] == pytest.approx(3.65)
+    # the EIP on the NAT interface and the instance's own public address (first interface)
+    assert lines["public_ipv4"] == pytest.approx(2 * 3.65)
     # the two NAT-gateway alarms go; nothing is charged per GB by a NAT instance
-    assert gw.floor_total - inst.floor_total == pytest.approx(32.85 - nat_instance + 0.20)
+    assert gw.floor_total - inst.floor_total == pytest.approx(32.85 - nat_instance - 3.65 + 0.20)
     assert inst.data_per_gb["nat_processing"] == 0
 
 

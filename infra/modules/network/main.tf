@@ -1,5 +1,6 @@
 # Network for a runnerfleet fleet: a VPC with one public and one private subnet per
-# availability zone, an internet gateway, NAT gateway(s) with Elastic IPs, one private
+# availability zone, an internet gateway, NAT gateway(s) or a NAT instance (nat_instance.tf)
+# with Elastic IPs, one private
 # route table per zone, an S3 gateway endpoint and, optionally, interface endpoints and
 # VPC flow logs. Runner hosts live in the private subnets and reach out only via NAT.
 
@@ -7,8 +8,10 @@ locals {
   az_count = length(var.availability_zones)
   az_keys  = { for i, az in var.availability_zones : az => i }
 
-  # single: one NAT gateway in the first zone; per_az: one in every zone.
-  nat_azs = var.nat_mode == "per_az" ? var.availability_zones : [var.availability_zones[0]]
+  # single: one NAT gateway in the first zone; per_az: one in every zone; instance: one NAT
+  # instance in the first zone (nat_instance.tf). Each has an Elastic IP.
+  nat_azs         = var.nat_mode == "per_az" ? var.availability_zones : [var.availability_zones[0]]
+  nat_gateway_azs = var.nat_mode == "instance" ? [] : local.nat_azs
 
   tags = merge(var.tags, {
     "runnerfleet:fleet" = var.name
@@ -84,7 +87,7 @@ resource "aws_eip" "nat" {
 }
 
 resource "aws_nat_gateway" "this" {
-  for_each = toset(local.nat_azs)
+  for_each = toset(local.nat_gateway_azs)
 
   allocation_id = aws_eip.nat[each.key].id
   subnet_id     = aws_subnet.public[each.key].id
@@ -126,7 +129,8 @@ resource "aws_route" "private_nat" {
 
   route_table_id         = aws_route_table.private[each.key].id
   destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[var.nat_mode == "per_az" ? each.key : local.nat_azs[0]].id
+  nat_gateway_id         = var.nat_mode == "instance" ? null : aws_nat_gateway.this[var.nat_mode == "per_az" ? each.key : local.nat_azs[0]].id
+  network_interface_id   = var.nat_mode == "instance" ? aws_network_interface.nat[0].id : null
 }
 
 resource "aws_route_table_association" "private" {

@@ -24,13 +24,23 @@ output "internet_gateway_id" {
 }
 
 output "nat_gateway_ids" {
-  description = "NAT gateway IDs: one for nat_mode \"single\", one per zone (in zone order) for \"per_az\"."
-  value       = [for az in local.nat_azs : aws_nat_gateway.this[az].id]
+  description = "NAT gateway IDs: one for nat_mode \"single\", one per zone (in zone order) for \"per_az\", none for \"instance\"."
+  value       = [for az in local.nat_gateway_azs : aws_nat_gateway.this[az].id]
 }
 
 output "nat_public_ips" {
-  description = "Elastic IP addresses of the NAT gateways (the addresses GitHub sees), in the same order as nat_gateway_ids."
+  description = "Elastic IP addresses of the NAT (the addresses GitHub sees): one per NAT gateway, in the order of nat_gateway_ids, or the NAT instance's one."
   value       = [for az in local.nat_azs : aws_eip.nat[az].public_ip]
+}
+
+output "nat_instance_network_interface_id" {
+  description = "The NAT instance's stable network interface (the private routes' target), or null unless nat_mode = \"instance\"."
+  value       = try(aws_network_interface.nat[0].id, null)
+}
+
+output "nat_instance_autoscaling_group_name" {
+  description = "The Auto Scaling group (of one) that keeps the NAT instance alive, or null unless nat_mode = \"instance\"."
+  value       = try(aws_autoscaling_group.nat_instance[0].name, null)
 }
 
 output "public_route_table_id" {

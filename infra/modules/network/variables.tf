@@ -77,13 +77,35 @@ variable "private_subnet_cidrs" {
 }
 
 variable "nat_mode" {
-  description = "NAT gateway layout: \"single\" (one NAT in the first zone, cheapest) or \"per_az\" (one NAT per zone, survives a zone outage)."
+  description = "Egress of the private subnets: \"single\" (one NAT gateway in the first zone), \"per_az\" (one NAT gateway per zone, survives a zone outage) or \"instance\" (one small ARM NAT instance in the first zone, kept alive by an Auto Scaling group of one: the cheapest floor, with a minute or two without egress while a failed instance is replaced)."
   type        = string
   default     = "single"
 
   validation {
-    condition     = contains(["single", "per_az"], var.nat_mode)
-    error_message = "nat_mode must be \"single\" or \"per_az\"."
+    condition     = contains(["single", "per_az", "instance"], var.nat_mode)
+    error_message = "nat_mode must be \"single\", \"per_az\" or \"instance\"."
+  }
+}
+
+variable "nat_instance_type" {
+  description = "Instance type of the NAT instance (nat_mode = \"instance\"): an arm64 (Graviton) type, since the AMI is Amazon Linux 2023 for arm64."
+  type        = string
+  default     = "t4g.nano"
+
+  validation {
+    condition     = can(regex("^[a-z]+[0-9]+[a-z]*g[a-z]*\\.[a-z0-9]+$", var.nat_instance_type))
+    error_message = "nat_instance_type must be an arm64 (Graviton) instance type such as t4g.nano or t4g.micro: the family's attributes after the generation contain a g (t4g, c7g, m7gd)."
+  }
+}
+
+variable "nat_instance_ami_id" {
+  description = "AMI of the NAT instance; null (default) takes the latest Amazon Linux 2023 arm64 AMI from AWS's public SSM parameter. Any AMI with bash, curl, the AWS CLI, dnf and systemd works."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.nat_instance_ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", coalesce(var.nat_instance_ami_id, "-")))
+    error_message = "nat_instance_ami_id must be null or an AMI id like ami-0abcdef1234567890."
   }
 }
 

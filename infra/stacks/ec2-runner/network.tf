@@ -39,13 +39,18 @@ output "internet_gateway_id" {
 }
 
 output "nat_gateway_ids" {
-  description = "NAT gateway IDs."
+  description = "NAT gateway IDs (none with nat_mode = \"instance\")."
   value       = module.network.nat_gateway_ids
 }
 
 output "nat_public_ips" {
-  description = "Elastic IPs of the NAT gateways: the addresses GitHub sees."
+  description = "Elastic IPs of the NAT gateways or the NAT instance: the addresses GitHub sees."
   value       = module.network.nat_public_ips
+}
+
+output "nat_instance_autoscaling_group_name" {
+  description = "Auto Scaling group of the NAT instance (nat_mode = \"instance\"), or null."
+  value       = module.network.nat_instance_autoscaling_group_name
 }
 
 output "s3_endpoint_id" {

@@ -67,13 +67,13 @@ variable "private_subnet_cidrs" {
 }
 
 variable "nat_mode" {
-  description = "single: one NAT gateway for all zones (cheaper); per_az: one per zone (zone-independent)."
+  description = "single: one NAT gateway for all zones; per_az: one per zone (zone-independent); instance: one t4g.nano NAT instance in an Auto Scaling group of one (cheapest)."
   type        = string
   default     = "single"
 
   validation {
-    condition     = contains(["single", "per_az"], var.nat_mode)
-    error_message = "nat_mode must be \"single\" or \"per_az\"."
+    condition     = contains(["single", "per_az", "instance"], var.nat_mode)
+    error_message = "nat_mode must be \"single\", \"per_az\" or \"instance\"."
   }
 }
 

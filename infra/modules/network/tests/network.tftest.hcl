@@ -24,6 +24,32 @@ mock_provider "aws" {
       json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
     }
   }
+
+  mock_data "aws_ssm_parameter" {
+    defaults = {
+      value = "ami-0a1b2c3d4e5f67890"
+    }
+  }
+
+  mock_resource "aws_network_interface" {
+    defaults = {
+      id          = "eni-0123456789abcdef0"
+      mac_address = "0a:1b:2c:3d:4e:5f"
+    }
+  }
+
+  mock_resource "aws_launch_template" {
+    defaults = {
+      id             = "lt-0123456789abcdef0"
+      latest_version = 1
+    }
+  }
+
+  mock_resource "aws_iam_instance_profile" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:instance-profile/test-nat-instance"
+    }
+  }
 }
 
 variables {
@@ -260,6 +286,119 @@ run "interface_endpoints_and_flow_logs" {
   assert {
     condition     = aws_cloudwatch_log_group.flow_logs[0].retention_in_days == 90
     error_message = "flow log retention follows flow_log_retention_days"
+  }
+}
+
+# nat_mode = "instance": no NAT gateway; an ASG of one t4g.nano whose instances attach the
+# stable ENI (source/dest check off, EIP on it) that the private routes point at.
+run "nat_instance" {
+  command = apply
+
+  variables {
+    availability_zones   = ["us-east-1a", "us-east-1b"]
+    public_subnet_cidrs  = ["10.0.1.0/24", "10.0.3.0/24"]
+    private_subnet_cidrs = ["10.0.2.0/24", "10.0.4.0/24"]
+    nat_mode             = "instance"
+  }
+
+  assert {
+    condition     = length(aws_nat_gateway.this) == 0 && output.nat_gateway_ids == []
+    error_message = "instance mode makes no NAT gateway"
+  }
+
+  assert {
+    condition = (
+      aws_network_interface.nat[0].subnet_id == aws_subnet.public["us-east-1a"].id &&
+      aws_network_interface.nat[0].source_dest_check == false
+    )
+    error_message = "the NAT interface sits in the first zone's public subnet with source/dest check off"
+  }
+
+  assert {
+    condition     = alltrue([for r in aws_route.private_nat : r.network_interface_id == aws_network_interface.nat[0].id && r.nat_gateway_id == null])
+    error_message = "every private route table sends 0.0.0.0/0 to the NAT interface"
+  }
+
+  assert {
+    condition     = aws_eip_association.nat_instance[0].network_interface_id == aws_network_interface.nat[0].id && aws_eip_association.nat_instance[0].allocation_id == aws_eip.nat["us-east-1a"].id && length(aws_eip.nat) == 1
+    error_message = "the one Elastic IP is on the NAT interface (a stable egress address)"
+  }
+
+  assert {
+    condition = (
+      aws_autoscaling_group.nat_instance[0].min_size == 1 &&
+      aws_autoscaling_group.nat_instance[0].max_size == 1 &&
+      aws_autoscaling_group.nat_instance[0].vpc_zone_identifier == toset([aws_subnet.public["us-east-1a"].id])
+    )
+    error_message = "the NAT instance is an Auto Scaling group of exactly one, in the NAT interface's subnet"
+  }
+
+  assert {
+    condition = (
+      aws_launch_template.nat_instance[0].instance_type == "t4g.nano" &&
+      aws_launch_template.nat_instance[0].image_id == "ami-0a1b2c3d4e5f67890" &&
+      aws_launch_template.nat_instance[0].key_name == null
+    )
+    error_message = "t4g.nano, the Amazon Linux 2023 arm64 AMI from SSM, no key pair (no SSH)"
+  }
+
+  assert {
+    condition = (
+      aws_launch_template.nat_instance[0].metadata_options[0].http_tokens == "required" &&
+      aws_launch_template.nat_instance[0].metadata_options[0].http_put_response_hop_limit == 1
+    )
+    error_message = "IMDSv2 required with hop limit 1"
+  }
+
+  assert {
+    condition     = aws_launch_template.nat_instance[0].block_device_mappings[0].ebs[0].encrypted == "true" && aws_launch_template.nat_instance[0].block_device_mappings[0].ebs[0].volume_type == "gp3"
+    error_message = "the NAT instance's volume is encrypted gp3"
+  }
+
+  assert {
+    condition = (
+      strcontains(base64decode(aws_launch_template.nat_instance[0].user_data), "attach-network-interface") &&
+      strcontains(base64decode(aws_launch_template.nat_instance[0].user_data), "--network-interface-id \"eni-0123456789abcdef0\" --device-index 1") &&
+      strcontains(base64decode(aws_launch_template.nat_instance[0].user_data), "-j MASQUERADE") &&
+      strcontains(base64decode(aws_launch_template.nat_instance[0].user_data), "0a:1b:2c:3d:4e:5f") &&
+      strcontains(base64decode(aws_launch_template.nat_instance[0].user_data), "ip route replace default via \"10.0.1.1\"")
+    )
+    error_message = "user data attaches the NAT interface, masquerades out of it and makes it the default route"
+  }
+
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.nat_instance_private : r.cidr_ipv4]) == toset(["10.0.2.0/24", "10.0.4.0/24"])
+    error_message = "the NAT instance accepts traffic from the private subnets only (no SSH, nothing from the internet)"
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role_policy.nat_instance[0].policy).Statement[0].Resource == ["arn:aws:ec2:us-east-1:123456789012:network-interface/eni-0123456789abcdef0"] && jsondecode(aws_iam_role_policy.nat_instance[0].policy).Statement[1].Condition.StringEquals["aws:ResourceTag/runnerfleet:role"] == "nat"
+    error_message = "the instance may attach only the NAT interface, only to a NAT instance of this fleet"
+  }
+
+  assert {
+    condition     = output.nat_instance_network_interface_id == aws_network_interface.nat[0].id && output.nat_instance_autoscaling_group_name == "test-nat"
+    error_message = "outputs name the NAT interface and its Auto Scaling group"
+  }
+}
+
+run "nat_instance_rejects_an_x86_type" {
+  command = plan
+
+  variables {
+    nat_mode          = "instance"
+    nat_instance_type = "t3.nano"
+  }
+
+  expect_failures = [var.nat_instance_type]
+}
+
+run "gateway_modes_make_no_nat_instance" {
+  command = plan
+
+  assert {
+    condition     = length(aws_autoscaling_group.nat_instance) == 0 && length(aws_network_interface.nat) == 0 && length(data.aws_ssm_parameter.nat_instance_ami) == 0
+    error_message = "single mode makes no NAT instance and looks up no AMI"
   }
 }
 
