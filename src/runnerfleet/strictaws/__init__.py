@@ -26,6 +26,9 @@ Rules (runnerfleet.strictaws.rules; each has a test in tests/integration/stricta
     | executions)                            | RUNNERFLEET_SANDBOX_LAMBDA_    |
     |                                        | CONCURRENCY, default 10 (new   |
     |                                        | accounts get 10)               |
+  8 | lambda CreateFunction,                 | the role does not exist or its | InvalidParameter-
+    | UpdateFunctionConfiguration (Role)     | trust policy does not name     | ValueException
+    |                                        | lambda.amazonaws.com           |
 
 Messages, as AWS writes them (where they were checked):
   1 "Standard tier parameters support a maximum parameter value of 4096 characters. To create a
@@ -46,6 +49,8 @@ Messages, as AWS writes them (where they were checked):
   7 "Specified ReservedConcurrentExecutions for function decreases account's
     UnreservedConcurrentExecution below its minimum value of [10]." (milliHQ/terraform-aws-
     next-js#251, awslabs/fhir-works-on-aws-deployment#691)
+  8 "The role defined for the function cannot be assumed by Lambda." (boto/boto3#2976,
+    nficano/python-lambda#28)
 
 moto implements no lifecycle actions, so CompleteLifecycleAction with an active action is
 answered here too (an action becomes active through `register_lifecycle_action`, which the

@@ -157,6 +157,13 @@ class MotoState:
             allowed = allowed or result == PermissionResult.PERMITTED
         return allowed
 
+    def role_trusts(self, role_arn: str, service: str) -> bool:
+        try:
+            role = iam_backends[self.account][PARTITION].get_role_by_arn(role_arn)
+        except Exception:  # an unknown role cannot be assumed
+            return False
+        return trusts_service(role.assume_role_policy_document, service)
+
     def _functions(self) -> list[Any]:
         functions = list(lambda_backends[self.account][self.region].list_functions())
         return functions

@@ -57,6 +57,8 @@ class AwsState(Protocol):
 
     def role_allows(self, role_arn: str, action: str) -> bool: ...
 
+    def role_trusts(self, role_arn: str, service: str) -> bool: ...
+
     def function_role(self, function_name: str) -> str | None: ...
 
     def reserved_concurrency_of_others(self, function_name: str) -> int: ...
@@ -162,6 +164,17 @@ def lifecycle_action_known(call: Call, state: AwsState) -> Refusal | None:
 
 
 # ---- Lambda --------------------------------------------------------------------------------------
+def role_assumable_by_lambda(call: Call, state: AwsState) -> Refusal | None:
+    """The execution role must exist and trust lambda.amazonaws.com."""
+    role = call.params.get("Role")
+    if not role or state.role_trusts(str(role), "lambda.amazonaws.com"):
+        return None
+    return Refusal(
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+    )
+
+
 def tracing_needs_xray(call: Call, state: AwsState) -> Refusal | None:
     """Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords on the role."""
     tracing = call.params.get("TracingConfig") or {}
@@ -203,8 +216,8 @@ RULES: dict[tuple[str, str], tuple[Rule, ...]] = {
     ("autoscaling", "SetDesiredCapacity"): (desired_capacity_in_range,),
     ("autoscaling", "CompleteLifecycleAction"): (lifecycle_action_known,),
     ("autoscaling", "RecordLifecycleActionHeartbeat"): (lifecycle_action_known,),
-    ("lambda", "CreateFunction"): (tracing_needs_xray,),
-    ("lambda", "UpdateFunctionConfiguration"): (tracing_needs_xray,),
+    ("lambda", "CreateFunction"): (role_assumable_by_lambda, tracing_needs_xray),
+    ("lambda", "UpdateFunctionConfiguration"): (role_assumable_by_lambda, tracing_needs_xray),
     ("lambda", "PutFunctionConcurrency"): (unreserved_concurrency_floor,),
 }
 

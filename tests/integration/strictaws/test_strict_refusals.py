@@ -3,6 +3,7 @@ and message where moto alone would accept the call (each test fails if its rule 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -235,3 +236,34 @@ def test_reserved_concurrency_may_not_leave_under_10_unreserved(
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(
         FunctionName="strict-conc"
     )
+
+
+def test_execution_role_must_trust_lambda(admin: boto3.Session, endpoint: str) -> None:
+    iam = admin.client("iam", endpoint_url=endpoint)
+    ec2_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    host_role = iam.create_role(
+        RoleName="strict-host-role", AssumeRolePolicyDocument=json.dumps(ec2_trust)
+    )["Role"]["Arn"]
+    lam = admin.client("lambda", endpoint_url=endpoint)
+    spec: dict[str, Any] = {
+        "Runtime": "python3.12",
+        "Handler": "handler.handler",
+        "Code": {"ZipFile": lambda_zip()},
+    }
+    message = "The role defined for the function cannot be assumed by Lambda."
+    for role in (host_role, "arn:aws:iam::123456789012:role/strict-missing"):
+
+        def create(r: str = role) -> Any:
+            return lam.create_function(FunctionName="strict-untrusted", Role=r, **spec)
+
+        code, text, status = error_of(create)
+        assert (code, text, status) == ("InvalidParameterValueException", message, 400)
