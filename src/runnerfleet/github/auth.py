@@ -64,6 +64,11 @@ def _signing_key(private_key_pem: str) -> Any:
         ) from exc
 
 
+def check_private_key(private_key_pem: str) -> None:
+    """Raise ValueError naming the problem if the PEM is not a usable private key."""
+    _signing_key(private_key_pem)
+
+
 def app_jwt(auth: AppAuth, now: float) -> str:
     """Return an RS256 JWT for the App: iat = now - 60 s, exp = now + 9 min, iss = app id."""
     import jwt  # lazy: see module docstring

@@ -1,0 +1,157 @@
+"""`runnerfleet github app-manifest` and `runnerfleet github configure` through the CLI.
+
+configure talks to the GitHub emulator (App auth, permissions enforced) and to SSM in moto;
+only the choice of target is replaced (`_environment`), the command runs as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from runnerfleet.cli import app
+from runnerfleet.commands import github as github_cmd
+from runnerfleet.github.emulator import GitHubEmulator
+from runnerfleet.github.permissions import required_permissions
+
+WEBHOOK = "https://abc123.lambda-url.us-east-1.on.aws/"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "runnerfleet.toml").write_text('name = "rfapp"\n\n[github]\nowner = "acme"\n')
+    monkeypatch.chdir(tmp_path)
+    for var in ("RUNNERFLEET_CONFIG", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return tmp_path
+
+
+@pytest.fixture
+def emulator() -> Iterator[GitHubEmulator]:
+    with GitHubEmulator(validate=True) as emu:
+        yield emu
+        assert emu.spec_violations == []
+
+
+@pytest.fixture
+def ssm(project: Path, emulator: GitHubEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("ssm", region_name="us-east-1")
+
+        def environment(cfg: Any, project: Path, sandbox: bool | None) -> github_cmd._Env:
+            return github_cmd._Env("test account", client, emulator.url, WEBHOOK)
+
+        monkeypatch.setattr(github_cmd, "_environment", environment)
+        yield client
+
+
+def _invoke(*argv: str) -> Any:
+    return CliRunner().invoke(app, list(argv), catch_exceptions=False)
+
+
+def _params(ssm: Any) -> dict[str, tuple[str, str]]:
+    found = ssm.get_parameters_by_path(Path="/rfapp/github", WithDecryption=True)["Parameters"]
+    return {p["Name"]: (p["Type"], p["Value"]) for p in found}
+
+
+def test_app_manifest_prints_exactly_what_the_fleet_needs(project: Path) -> None:
+    result = _invoke("github", "app-manifest", "--webhook-url", WEBHOOK, "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["default_permissions"] == required_permissions("org")
+    assert manifest["default_events"] == ["workflow_job"]
+    assert manifest["hook_attributes"] == {"url": WEBHOOK, "active": True}
+    (project / "runnerfleet.toml").write_text(
+        'name = "rfapp"\n\n[github]\nowner = "acme"\nrepository = "app"\n'
+    )
+    page = project / "app.html"
+    text = _invoke("github", "app-manifest", "--webhook-url", WEBHOOK, "--html", str(page))
+    assert text.exit_code == 0, text.output
+    assert "administration" in text.output and "one browser step" in text.output
+    assert "organizations/acme/settings/apps/new" in page.read_text()
+    bad = _invoke("github", "app-manifest", "--webhook-url", "http://plain.example")
+    assert bad.exit_code == 2 and "https://" in bad.output
+
+
+def test_configure_stores_credentials_after_checking_them(
+    ssm: Any, emulator: GitHubEmulator, project: Path
+) -> None:
+    inst = emulator.add_installation("acme")  # the documented permissions
+    key = project / "app.pem"
+    key.write_text(emulator.app_private_key_pem)
+    secret_file = project / "hook.txt"
+    result = _invoke(
+        "github", "configure", "--app-id", emulator.app_id, "--installation-id", str(inst),
+        "--private-key-file", str(key), "--webhook-secret-file", str(secret_file),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    params = _params(ssm)
+    secret = secret_file.read_text().strip()
+    assert params == {
+        "/rfapp/github/app-id": ("String", emulator.app_id),
+        "/rfapp/github/installation-id": ("String", str(inst)),
+        "/rfapp/github/private-key": ("SecureString", emulator.app_private_key_pem),
+        "/rfapp/github/webhook-secret": ("SecureString", secret),
+    }
+    assert len(secret) == 64 and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert secret not in result.output and "PRIVATE KEY" not in result.output
+    assert WEBHOOK in result.output and "Webhook secret" in result.output
+    again = _invoke(
+        "github", "configure", "--app-id", emulator.app_id, "--installation-id", str(inst),
+        "--private-key-file", str(key), "--webhook-secret-file", str(secret_file), "--json",
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output  # Overwrite: a second run replaces the values
+    assert json.loads(again.output)["parameters"] == sorted(params)
+
+
+def test_configure_refuses_an_installation_lacking_a_permission(
+    ssm: Any, emulator: GitHubEmulator, project: Path
+) -> None:
+    inst = emulator.add_installation("acme", permissions={"actions": "read"})
+    key = project / "app.pem"
+    key.write_text(emulator.app_private_key_pem)
+    result = _invoke(
+        "github", "configure", "--app-id", emulator.app_id, "--installation-id", str(inst),
+        "--private-key-file", str(key),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "organization_self_hosted_runners: write" in result.output
+    assert "nothing was stored" in result.output
+    assert _params(ssm) == {}
+    assert not (project / "webhook-secret.txt").exists()
+
+
+def test_configure_refuses_bad_credentials(
+    ssm: Any, emulator: GitHubEmulator, project: Path
+) -> None:
+    inst = emulator.add_installation("acme")
+    key = project / "app.pem"
+    key.write_text("not a key")
+    bad_key = _invoke(
+        "github", "configure", "--app-id", emulator.app_id, "--installation-id", str(inst),
+        "--private-key-file", str(key),
+    )  # fmt: skip
+    assert bad_key.exit_code == 2 and "not a PEM private key" in bad_key.output
+    key.write_text(emulator.app_private_key_pem)
+    unknown = _invoke(
+        "github", "configure", "--app-id", emulator.app_id, "--installation-id", "999999",
+        "--private-key-file", str(key),
+    )  # fmt: skip
+    assert unknown.exit_code == 2 and "no installation 999999" in unknown.output
+    wrong_app = _invoke(
+        "github", "configure", "--app-id", "12345", "--installation-id", str(inst),
+        "--private-key-file", str(key),
+    )  # fmt: skip
+    assert wrong_app.exit_code == 2 and "do not match" in wrong_app.output
+    assert _params(ssm) == {}
