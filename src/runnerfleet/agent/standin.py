@@ -9,7 +9,8 @@ real agent code runs unchanged. It reads its secret the way the real runner does
   in `.runner` (0600, like the real runner's credential files).
 - `run`: with a JIT config, connects it; otherwise resumes the session from `.runner`. Writes
   "Listening for Jobs" to `_diag/Runner_*.log`, then polls for jobs, finishes each with
-  success, exits 0 after one job when ephemeral. On SIGINT/SIGTERM an ephemeral runner
+  success (after the job's duration when the sandbox wrote `.sandbox-jobs`), exits 0 after
+  one job when ephemeral. On SIGINT/SIGTERM an ephemeral runner
   disconnects (offline); a persistent one keeps its session for the next `run`.
 
 Install it in a directory with `install(runner_dir)`, which writes `config.sh` and `run.sh`.
@@ -119,6 +120,22 @@ def _resume() -> tuple[emulator_runner.RunnerSession, bool]:
     )
 
 
+def _job_seconds(job_id: int) -> float:
+    """How long job `job_id` takes: the sandbox writes `.sandbox-jobs` in the runner folder,
+    {"jobs_file": <runtime/jobs.json>, "clock": <factor>}; the job's `duration` there, in
+    sandbox seconds, divided by the clock factor. No file or no entry: done at once."""
+    try:
+        ref = json.loads(Path(".sandbox-jobs").read_text(encoding="utf-8"))
+        rows = json.loads(Path(str(ref["jobs_file"])).read_text(encoding="utf-8"))
+        clock = max(float(ref.get("clock") or 1.0), 1e-3)
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    for row in rows:
+        if row.get("id") == job_id:
+            return max(0.0, float(row.get("duration") or 0.0)) / clock
+    return 0.0
+
+
 def run(argv: list[str]) -> int:
     del argv
     stop = threading.Event()
@@ -159,6 +176,7 @@ def run(argv: list[str]) -> int:
             stop.wait(POLL_SECONDS)
             continue
         _diag(f"Running job: {job.get('name', job['id'])}")
+        stop.wait(_job_seconds(int(job["id"])))  # the sandbox's job duration (0: at once)
         session.complete_job("success")
         _diag(f"Job {job['id']} completed with result: Succeeded")
         if ephemeral:

@@ -1,7 +1,9 @@
 """`runnerfleet jobs` and `runnerfleet sandbox queue|runtime`: the sandbox's jobs and runtime.
 
-- `sandbox queue --labels self-hosted,linux --count 5`: queue workflow jobs in the sandbox's
-  GitHub emulator (which delivers their `workflow_job` webhooks to the function URL).
+- `sandbox queue --labels self-hosted,linux --count 5 --duration 30s`: queue workflow jobs in
+  the sandbox's GitHub emulator (which delivers their `workflow_job` webhooks to the function
+  URL); a simulated host's runner takes `--duration` (sandbox seconds, compressed by
+  RUNNERFLEET_SANDBOX_CLOCK) to finish one.
 - `jobs [--json]`: the jobs queued through the sandbox, queued / in progress / completed,
   with their pool, runner and, for a waiting one, why it waits.
 - `sandbox runtime [--json]`: what the sandbox runtime runs (functions and their
@@ -45,12 +47,29 @@ def _pool_labels(cfg: Any) -> dict[str, list[str]]:
     }
 
 
+def _seconds(text: str) -> float:
+    """`30s`, `2m`, `1h` or a plain number of seconds; exit 2 naming the option otherwise."""
+    raw = text.strip().lower()
+    unit = {"s": 1, "m": 60, "h": 3600}.get(raw[-1:], 0)
+    number = raw[:-1] if unit else raw
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 6 * 3600:
+        fail(f"--duration {text!r}: give seconds like 30s, 2m or 1h (at most 6h)", EXIT_CONFIG)
+    return value
+
+
 @handle_errors
 def queue(
     labels: Annotated[
         str, typer.Option("--labels", help="Comma list of the job's runs-on labels.")
     ] = "self-hosted,linux,x64",
     count: Annotated[int, typer.Option("--count", help="How many jobs to queue.")] = 1,
+    duration: Annotated[
+        str, typer.Option("--duration", help="How long each job runs, e.g. 30s, 2m (default 0s).")
+    ] = "0s",
     repo: Annotated[
         str | None, typer.Option("--repo", help="Repository (default: the config's, else app).")
     ] = None,
@@ -65,11 +84,12 @@ def queue(
         fail("--labels: give at least one label, e.g. --labels self-hosted,linux", EXIT_CONFIG)
     if not 1 <= count <= 1000:
         fail(f"--count {count}: queue between 1 and 1000 jobs", EXIT_CONFIG)
+    seconds = _seconds(duration)
     cfg, project = load_config(config)
     box = _sandbox(cfg, project)
     repository = repo or cfg.github.repository or "app"
     ids = queue_jobs(
-        box.home, box.github_info()["url"], cfg.github.owner, repository, wanted, count
+        box.home, box.github_info()["url"], cfg.github.owner, repository, wanted, count, seconds
     )
     if json_out:
         print_json({"queued": ids, "labels": wanted, "repository": repository})

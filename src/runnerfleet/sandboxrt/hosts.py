@@ -12,6 +12,7 @@ that goes shutting-down or terminated stops its host (the agent drains like a sh
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -63,7 +64,9 @@ class HostFleet:
         assume: AssumeRole,
         clock: Clock,
         boot_seconds: float = 20.0,
+        jobs_file: Path | None = None,
     ) -> None:
+        self.jobs_file = jobs_file or workdir.parent / "jobs.json"
         self.workdir = workdir
         self.region, self.endpoint = region, endpoint
         self._admin, self._assume = admin, assume
@@ -173,6 +176,12 @@ class HostFleet:
         rec.state, rec.since = "starting", time.time()
         try:
             client = self._instance_clients(rec.instance_id)
+            runner_dir = self.workdir / rec.instance_id / "actions-runner"
+            runner_dir.mkdir(parents=True, exist_ok=True)
+            (runner_dir / ".sandbox-jobs").write_text(  # job durations (agent/standin.py)
+                json.dumps({"jobs_file": str(self.jobs_file), "clock": self.clock.factor}),
+                encoding="utf-8",
+            )
             hosts = simulate_hosts(
                 ec2=client("ec2"),
                 ssm=client("ssm"),
@@ -225,8 +234,6 @@ class HostFleet:
 
 def facts_from_env(env: Mapping[str, str]) -> FleetFacts:
     """The fleet's host settings from a control-plane function's environment."""
-    import json
-
     labels: Sequence[str] = [x for x in env.get("RUNNERFLEET_RUNNER_LABELS", "").split(",") if x]
     pools = json.loads(env.get("RUNNERFLEET_POOL_LABELS") or "{}")
     return FleetFacts(
