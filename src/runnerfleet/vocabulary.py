@@ -55,3 +55,13 @@ def runner_name_for(tags: Mapping[str, str], instance_id: str, fleet: str) -> st
     if tagged:
         return tagged
     return pool_runner_name(fleet, tags.get(POOL_TAG, DEFAULT_POOL), instance_id)
+
+
+def instance_of(fleet: str, runner_name: str) -> str | None:
+    """The instance id a pool runner's name ends with (`...-i-0abc`), else None (static)."""
+    if not is_fleet_runner(fleet, runner_name):
+        return None
+    head, sep, tail = runner_name.rpartition("-i-")
+    if not sep or not head or not tail or not all(c in "0123456789abcdef" for c in tail):
+        return None
+    return f"i-{tail}"

@@ -3,8 +3,9 @@
 Every way the control plane runs (the three Lambda functions, `runnerfleet serve`,
 `reconcile`, `registrar run-once`, the sandbox) builds its pieces here and nowhere else:
 
-- `ControlPlane.processor`: the webhook processor (job table, delivery claims, fleet, metrics)
-- `ControlPlane.reconciler`: the periodic pass (adds GitHub and the registrations store)
+- `ControlPlane.processor`: the webhook processor (job table, fleet)
+- `ControlPlane.reconciler`: the periodic pass (adds GitHub, the registrations store and the
+  `QueuedJobs` metric)
 - `ControlPlane.registrar`: one registration per runner instance
 
 Parts are built on first use and then shared, so the webhook function never reads GitHub
@@ -26,13 +27,12 @@ from runnerfleet.controlplane.settings import ControlPlaneSettings
 if TYPE_CHECKING:
     from runnerfleet.controlplane.claims import Claims
     from runnerfleet.controlplane.fleet import Fleet
+    from runnerfleet.controlplane.job_table import JobTable
     from runnerfleet.controlplane.metrics import Metrics
-    from runnerfleet.controlplane.queue import JobStore
     from runnerfleet.controlplane.reconciler import Reconciler
     from runnerfleet.controlplane.registrar import Registrar
     from runnerfleet.controlplane.ssm_store import RegistrationStore
     from runnerfleet.controlplane.webhook_handler import WebhookProcessor
-    from runnerfleet.github.webhooks import DeliveryDedupe
 
 ClientFactory = Callable[[str], Any]
 log = logging.getLogger(__name__)
@@ -82,23 +82,14 @@ class ControlPlane:
 
     # ---- stores --------------------------------------------------------------------------
     @cached_property
-    def jobs(self) -> JobStore:
-        from runnerfleet.controlplane.queue import DynamoJobStore, MemoryJobStore
+    def jobs(self) -> JobTable:
+        """Jobs, pool counters, delivery ids and cooldowns (runnerfleet.controlplane.job_table)."""
+        from runnerfleet.controlplane.job_table import DynamoJobTable, MemoryJobTable
 
         if self.settings.table:
-            return DynamoJobStore(self.client("dynamodb"), self.settings.table)
+            return DynamoJobTable(self.client("dynamodb"), self.settings.table)
         log.warning("no control plane table: the job table is per process")
-        return MemoryJobStore()
-
-    @cached_property
-    def dedupe(self) -> DeliveryDedupe:
-        from runnerfleet.github import webhooks
-
-        if self.settings.table:
-            return webhooks.DynamoDedupe(
-                self.settings.table, self.client("dynamodb"), ttl_attribute="expires_at"
-            )
-        return webhooks.InMemoryDedupe()
+        return MemoryJobTable()
 
     @cached_property
     def claims(self) -> Claims:
@@ -160,11 +151,9 @@ class ControlPlane:
 
         return WebhookProcessor(
             secret=self._webhook_secret(),
-            dedupe=self.dedupe,
             jobs=self.jobs,
             pools=self.settings.pools(),
             fleet=self.fleet,
-            metrics=self.metrics,
             clock=self.clock,
         )
 
@@ -184,6 +173,7 @@ class ControlPlane:
             registrations=self.registrations,
             jobs=self.jobs,
             clock=self.clock,
+            metrics=self.metrics,
         )
 
     @cached_property

@@ -2,14 +2,18 @@
 
 Clients (boto3 `autoscaling` and `ec2`) are injected. Groups are found by their tags
 (`runnerfleet:fleet=<name>`, `runnerfleet:pool=<pool>`), not by name, so the Terraform
-module may name them as it likes. Cooldown timestamps live on the group itself as tags
-(`runnerfleet:last-scale-out`, `runnerfleet:last-scale-in`, epoch seconds), so every control
-plane process (Lambda or local) sees the same cooldowns without another store.
+module may name them as it likes. Nothing here writes to the groups' tags or any other
+attribute Terraform manages: the cooldown timestamps live in the control plane's table
+(runnerfleet.controlplane.job_table), so a scale event leaves `terraform plan` clean.
+Every Auto Scaling and EC2 call of the scaler and the reconciler goes through this adapter
+(`FleetPort`).
 
 Action mapping:
 - SetDesiredCapacity -> SetDesiredCapacity (HonorCooldown=False: the scaler keeps its own)
 - ProtectInstances   -> SetInstanceProtection (in batches of 50, the API's limit)
 - TerminateInstance  -> TerminateInstanceInAutoScalingGroup (ShouldDecrementDesiredCapacity)
+- `replace(instance_id, decrement)` -> the same call; decrement False lets the group launch a
+  replacement (the reconciler's healing).
   An instance that is already gone or terminating counts as done.
 Each action succeeds or fails on its own; failures are reported, never raised.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -45,8 +49,6 @@ from runnerfleet.vocabulary import (
 
 log = logging.getLogger(__name__)
 
-LAST_OUT_TAG = "runnerfleet:last-scale-out"
-LAST_IN_TAG = "runnerfleet:last-scale-in"
 PROTECT_BATCH = 50
 
 
@@ -99,16 +101,26 @@ def _error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", ""))
 
 
-def _tag_float(tags: dict[str, str], key: str) -> float | None:
-    try:
-        return float(tags[key])
-    except (KeyError, ValueError):
-        return None
-
-
 def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield list(items[i : i + size])
+
+
+class FleetPort(Protocol):
+    """What the webhook processor, the scaler's executor and the reconciler need of the
+    fleet (fakes in tests implement it)."""
+
+    name: str
+
+    def groups(self) -> dict[str, GroupInfo]: ...
+
+    def hosts(self, groups: dict[str, GroupInfo] | None = None) -> list[HostInfo]: ...
+
+    def execute(
+        self, actions: Sequence[ScalerAction], groups: dict[str, GroupInfo], now: float
+    ) -> list[Outcome]: ...
+
+    def replace(self, instance_id: str, *, decrement: bool) -> str | None: ...
 
 
 @dataclass
@@ -138,8 +150,6 @@ class Fleet:
                     min_size=int(g["MinSize"]),
                     max_size=int(g["MaxSize"]),
                     desired=int(g["DesiredCapacity"]),
-                    last_scale_out_at=_tag_float(tags, LAST_OUT_TAG),
-                    last_scale_in_at=_tag_float(tags, LAST_IN_TAG),
                     protected=frozenset(
                         str(i["InstanceId"])
                         for i in g.get("Instances", [])
@@ -210,8 +220,6 @@ class Fleet:
                 DesiredCapacity=action.desired,
                 HonorCooldown=False,
             )
-            up = action.desired > group.desired
-            self._mark(group.name, LAST_OUT_TAG if up else LAST_IN_TAG, now)
             return f"{group.name} desired {group.desired} -> {action.desired}"
         if isinstance(action, ProtectInstances):
             for batch in _chunks(action.instance_ids, PROTECT_BATCH):
@@ -225,32 +233,24 @@ class Fleet:
         return self._terminate(action, group, now)
 
     def _terminate(self, action: TerminateInstance, group: GroupInfo, now: float) -> str:
+        gone = self.replace(action.instance_id, decrement=True)
+        return gone or f"{action.instance_id} terminating ({action.reason})"
+
+    def replace(self, instance_id: str, *, decrement: bool) -> str | None:
+        """Terminate an ASG host (decrement False: the group launches a replacement);
+        returns a note when it was already gone, None when it is terminating now."""
         try:
             self.autoscaling.terminate_instance_in_auto_scaling_group(
-                InstanceId=action.instance_id, ShouldDecrementDesiredCapacity=True
+                InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement
             )
         except ClientError as exc:
             text = _error_message(exc).lower()
             if _error_code(exc) == "ValidationError" and (
                 "not found" in text or "terminat" in text
             ):
-                return f"{action.instance_id} already gone"
+                return f"{instance_id} already gone"
             raise
-        self._mark(group.name, LAST_IN_TAG, now)
-        return f"{action.instance_id} terminating ({action.reason})"
-
-    def _mark(self, asg_name: str, key: str, now: float) -> None:
-        self.autoscaling.create_or_update_tags(
-            Tags=[
-                {
-                    "ResourceId": asg_name,
-                    "ResourceType": "auto-scaling-group",
-                    "Key": key,
-                    "Value": str(int(now)),
-                    "PropagateAtLaunch": False,
-                }
-            ]
-        )
+        return None
 
     def tag_runner(self, instance_id: str, runner_name: str) -> None:
         """Record a host's runner name (hosts launched by an ASG start without it)."""

@@ -17,9 +17,12 @@ Drift and the answer:
 - Scale-in by the scaler drains through GitHub: the host's runner is deleted first, and a
   runner that took a job meanwhile (GitHub answers 422) keeps its host.
 - A queued job older than `queue_timeout`: asked of GitHub again (a lost `completed` event
-  must not keep capacity forever; at most `max_refresh` per pass), and if its pool has less
-  capacity than busy + queued jobs, the pool is scaled up at once (no cooldown). A job that
-  fits no pool is reported.
+  must not keep capacity forever; at most `max_refresh` per pass). A job that fits no pool
+  is reported. Capacity itself is the scaler's (`scaler.decide` on the same facts).
+
+After acting, the pass refreshes what the webhook path reads from the table: each pool's
+cached group (name, bounds, desired), its cooldown stamps, and its counters recomputed from
+the jobs it saw (only if no transition happened meanwhile). It publishes `QueuedJobs`.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from runnerfleet.controlplane import scaler
-from runnerfleet.controlplane.fleet import Fleet, GroupInfo, HostInfo, Outcome
-from runnerfleet.controlplane.queue import JobStore, JobUpdate
+from runnerfleet.controlplane.fleet import FleetPort, GroupInfo, HostInfo, Outcome
+from runnerfleet.controlplane.job_table import JobTable, JobUpdate, PoolView, counts, jobs_of
 from runnerfleet.controlplane.scaler import (
     Job,
     Pool,
@@ -183,6 +186,7 @@ def _parameters(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
 
 
 def _queue(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
+    """Stale queued jobs are asked of GitHub again; capacity for them is the scaler's."""
     stale = [
         j
         for j in facts.jobs
@@ -193,29 +197,20 @@ def _queue(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
     for job in sorted(stale, key=lambda j: j.created_at)[: settings.max_refresh]:
         if job.repository:
             plan.actions.append(RefreshJob(job.id, job.repository))
-    queued = scaler.queued_by_pool(facts.jobs, facts.pools)
     stale_by_pool = scaler.queued_by_pool(stale, facts.pools)
     for job in stale_by_pool.get("", []):
         plan.findings.append(
             f"job {job.id} queued {int(facts.now - job.created_at)}s with labels "
             f"{list(job.labels)} that no pool has; add them to a pool's labels or fix runs-on"
         )
-    busy = _busy_names(facts)
-    pools = {p.name: p for p in facts.pools}
     for pool_name in sorted(k for k in stale_by_pool if k):
-        pool, group = pools[pool_name], facts.groups.get(pool_name)
-        if pool.mode != "autoscaled" or group is None:
-            continue
-        live = [h.instance for h in facts.hosts if h.instance.pool == pool_name]
-        live = [i for i in live if i.state in LIVE_STATES]
-        n_busy = sum(1 for i in live if i.runner_name in busy)
-        need = max(pool.min_size, min(pool.max_size, n_busy + len(queued[pool_name])))
-        if group.desired < need:
-            why = (
-                f"{len(stale_by_pool[pool_name])} job(s) queued over {int(settings.queue_timeout)}s"
-            )
-            plan.actions.append(SetDesiredCapacity(pool_name, need, why))
-        elif len(live) < group.desired:
+        group = facts.groups.get(pool_name)
+        live = [
+            h.instance
+            for h in facts.hosts
+            if h.instance.pool == pool_name and h.instance.state in LIVE_STATES
+        ]
+        if group is not None and len(live) < group.desired:
             plan.findings.append(
                 f"pool {pool_name}: jobs wait while the group has {len(live)} of "
                 f"{group.desired} instances; check its scaling activities for launch errors"
@@ -233,13 +228,10 @@ def decide(facts: Facts, settings: ReconcilerSettings) -> Plan:
 
 
 def with_scaler(plan: Plan, facts: Facts, scaler_settings: ScalerSettings) -> Plan:
-    """Add the scaler's decision on the same facts, minus what the reconciler already does
-    (a pool it resizes, a host it terminates)."""
-    resized = {a.pool for a in plan.actions if isinstance(a, SetDesiredCapacity)}
+    """Add the scaler's decision on the same facts (the scaler owns capacity), minus a host
+    the reconciler already replaces."""
     replaced = {a.instance_id for a in plan.actions if isinstance(a, ReplaceInstance)}
     for action in scaler.decide(facts.snapshot(), scaler_settings):
-        if isinstance(action, SetDesiredCapacity) and action.pool in resized:
-            continue
         if isinstance(action, TerminateInstance) and action.instance_id in replaced:
             continue
         plan.actions.append(action)
@@ -257,18 +249,29 @@ class Reconciler:
 
     settings: ReconcilerSettings
     pools: Sequence[Pool]
-    fleet: Fleet
+    fleet: FleetPort
     github: Any  # runnerfleet.github.client.GitHubClient
     owner: str
     repository: str | None
     registrations: Any  # runnerfleet.controlplane.ssm_store.RegistrationStore
-    jobs: JobStore
+    jobs: JobTable
     scaler_settings: ScalerSettings = field(default_factory=ScalerSettings)
     clock: Callable[[], float] = time.time
+    metrics: Any = None  # runnerfleet.controlplane.metrics.Metrics
+    _rows: list[tuple[JobUpdate, str]] = field(default_factory=list, repr=False)
+    _views: dict[str, PoolView] = field(default_factory=dict, repr=False)
 
     def gather(self) -> Facts:
         now = self.clock()
-        groups = self.fleet.groups()
+        self._rows, self._views = self.jobs.scan(now)
+        groups = {
+            p: replace(
+                g,
+                last_scale_out_at=self._views[p].last_scale_out_at if p in self._views else None,
+                last_scale_in_at=self._views[p].last_scale_in_at if p in self._views else None,
+            )
+            for p, g in self.fleet.groups().items()
+        }
         hosts = self.fleet.hosts(groups)
         runners = [
             RunnerState(r.id, r.name, r.status, r.busy, tuple(r.labels))
@@ -280,7 +283,7 @@ class Reconciler:
         }
         bounds = {p: (g.min_size, g.max_size) for p, g in groups.items()}
         pools = scaler.with_group_bounds(self.pools, bounds)  # the ASG's bounds are current
-        return Facts(pools, hosts, runners, params, self.jobs.jobs(now), groups, now)
+        return Facts(pools, hosts, runners, params, jobs_of(self._rows), groups, now)
 
     def plan(self, facts: Facts) -> Plan:
         return with_scaler(decide(facts, self.settings), facts, self.scaler_settings)
@@ -292,7 +295,54 @@ class Reconciler:
             log.warning("reconcile: %s", finding)
         if dry_run:
             return plan, []
-        return plan, [self._perform(a, facts) for a in plan.actions]
+        outcomes = [self._perform(a, facts) for a in plan.actions]
+        self._refresh_table(facts, outcomes)
+        return plan, outcomes
+
+    def _refresh_table(self, facts: Facts, outcomes: Sequence[Outcome]) -> None:
+        """Write back what the webhook path reads (module docstring); never fails the pass."""
+        now = facts.now
+        desired = {p: g.desired for p, g in facts.groups.items()}
+        for o in outcomes:
+            a = o.action
+            if not o.ok:
+                continue
+            try:
+                if isinstance(a, SetDesiredCapacity) and a.pool in desired:
+                    up = a.desired > desired[a.pool]
+                    desired[a.pool] = a.desired
+                    self.jobs.mark_scaled(a.pool, "out" if up else "in", now)
+                elif (
+                    isinstance(a, TerminateInstance)
+                    and a.pool in desired
+                    and "kept" not in o.detail
+                    and "already gone" not in o.detail
+                ):
+                    desired[a.pool] -= 1
+                    self.jobs.mark_scaled(a.pool, "in", now)
+            except Exception as exc:
+                log.warning("reconcile: could not record a cooldown: %s", exc)
+        counted = counts(self._rows)
+        try:
+            for p, g in facts.groups.items():
+                self.jobs.remember_group(
+                    p,
+                    asg_name=g.name,
+                    min_size=g.min_size,
+                    max_size=g.max_size,
+                    desired=max(0, desired[p]),
+                    now=now,
+                )
+            for p in {*counted, *self._views}:
+                q, r = counted.get(p, (0, 0))
+                view = self._views.get(p, PoolView(p))
+                if (view.queued, view.in_progress) != (q, r):
+                    self.jobs.correct_counters(p, q, r, view.seq)
+        except Exception as exc:
+            log.warning("reconcile: could not refresh the pools' rows: %s", exc)
+        if self.metrics is not None:
+            queued = sum(q for p, (q, _) in counted.items() if p)
+            self.metrics.publish_queued(queued, now)
 
     def _perform(self, action: ReconcileAction, facts: Facts) -> Outcome:
         try:
@@ -331,10 +381,8 @@ class Reconciler:
         self, action: ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob, facts: Facts
     ) -> str:
         if isinstance(action, ReplaceInstance):
-            self.fleet.autoscaling.terminate_instance_in_auto_scaling_group(
-                InstanceId=action.instance_id, ShouldDecrementDesiredCapacity=action.decrement
-            )
-            return f"{action.instance_id} terminating ({action.reason})"
+            gone = self.fleet.replace(action.instance_id, decrement=action.decrement)
+            return gone or f"{action.instance_id} terminating ({action.reason})"
         if isinstance(action, DeleteRunner):
             from runnerfleet.github.errors import NotFoundError
 
@@ -349,5 +397,7 @@ class Reconciler:
         owner, _, repo = action.repository.partition("/")
         job = self.github.get_job(owner, repo, action.job_id)
         update = JobUpdate.from_github(job, action.repository)
-        changed = self.jobs.record(update, facts.now)
+        pool = scaler.match_pool(update.labels, facts.pools)
+        result = self.jobs.transition(update, pool.name if pool else "", None, facts.now)
+        changed = result.outcome == "recorded"
         return f"job {action.job_id} is {update.status}" + ("" if changed else " (unchanged)")

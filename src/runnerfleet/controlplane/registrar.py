@@ -7,9 +7,11 @@ returns actions. `Registrar` gathers the facts, runs the actions and reports wha
 Rules: a live instance (pending/running, or launching in its ASG) with no claim and no
 parameter gets one registration: a JIT config (ephemeral fleets) or a registration token
 (persistent), written as SecureString `/<name>/runners/<instance-id>`; an unconsumed token is
-replaced before its hour runs out. A gone instance
-(shutting-down/terminated, or terminating in its ASG) loses its parameter and its idle GitHub
-runner. Pending lifecycle actions are completed with CONTINUE after the registration exists.
+replaced before its hour runs out. A gone instance (shutting-down/terminated, or terminating
+in its ASG) has its claim released. Cleaning up after gone hosts (their parameters and
+their GitHub runners) is the reconciler's alone (runnerfleet.controlplane.reconciler), so
+an instance event costs no GitHub call: GitHub's runner list is read in the periodic scan
+only. Pending lifecycle actions are completed with CONTINUE after the registration exists.
 Duplicate events collapse to one action per instance; claims make it exactly-once across
 processes.
 """
@@ -208,15 +210,8 @@ def decide(
                 and not registered
             ):
                 actions.append(Issue(instance_id, inst.runner_name, inst.pool))
-        elif gone:
-            if instance_id in facts.parameters:
-                actions.append(DeleteParameter(instance_id, f"instance is {state}"))
-            name = inst.runner_name if inst else None
-            runner = facts.runners.get(name) if (facts.runners is not None and name) else None
-            if runner is not None and not runner.busy:
-                actions.append(DeleteRunner(instance_id, runner.id, runner.name))
-            if instance_id in facts.claimed:
-                actions.append(Forget(instance_id))
+        elif gone and instance_id in facts.claimed:
+            actions.append(Forget(instance_id))
         seen_hooks: set[tuple[str, str, str | None]] = set()
         for ev in evs:
             lc = ev.lifecycle
@@ -224,13 +219,6 @@ def decide(
                 continue
             seen_hooks.add((lc.asg_name, lc.hook_name, lc.token))
             actions.append(CompleteLifecycle(instance_id, lc.asg_name, lc.hook_name, lc.token))
-    if scan:
-        cutoff = facts.now - settings.parameter_grace
-        for instance_id, modified in sorted(facts.parameters.items()):
-            if instance_id in facts.instances or instance_id in by_id:
-                continue
-            if modified is None or modified <= cutoff:
-                actions.append(DeleteParameter(instance_id, "instance no longer exists"))
     return actions
 
 
@@ -320,7 +308,7 @@ class Registrar:
         ids_gone |= {i for i, f in instances.items() if f.state in GONE_STATES}
         claimed = frozenset(i for i in {*live, *ids_gone} if self.claims.claimed(i))
         runners: dict[str, RunnerFact] | None = None
-        if ids_gone or scan:
+        if scan:  # the runner list only in the periodic pass, never per instance event
             runners = {
                 r.name: RunnerFact(r.id, r.name, r.status, r.busy)
                 for r in self.github.list_runners(self.settings.owner, self.settings.repository)

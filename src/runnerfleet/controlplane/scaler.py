@@ -13,8 +13,10 @@ Rules
 - A job goes to a pool whose label set contains every label of the job, compared without
   case (GitHub's rule); `self-hosted` is implied for every pool. When several pools fit, the
   one with the fewest labels wins (the most specific fit), then the first defined.
-- A pool needs `busy hosts + queued jobs`, clamped to [min_size, max_size]. Static pools are
-  left alone (Terraform owns their size).
+- A pool needs `busy hosts + queued jobs + idle` (its hot runners kept registered and
+  waiting), clamped to [min_size, max_size] (`need`, the one place this is computed). Static
+  pools are left alone (Terraform owns their size). The webhook fast path (`scale_out`)
+  applies the same rule to the pool's counters (busy = jobs in progress) and only raises.
 - A host is busy when GitHub says its runner is busy or the job table has an in-progress job
   on it. Busy hosts are never terminated.
 - Scale-in terminates only hosts that are running, not busy, and either deregistered (their
@@ -300,6 +302,34 @@ def _clamp(n: int, pool: Pool) -> int:
     return max(pool.min_size, min(pool.max_size, n))
 
 
+def need(pool: Pool, busy: int, queued: int) -> int:
+    """The one capacity rule: busy hosts + queued jobs + the pool's hot idle runners, within
+    the pool's bounds."""
+    return _clamp(busy + queued + pool.idle, pool)
+
+
+def scale_out(
+    pool: Pool,
+    group: Group,
+    busy: int,
+    queued: int,
+    settings: ScalerSettings,
+    now: float,
+) -> SetDesiredCapacity | None:
+    """The webhook fast path: raise the pool's capacity to what it needs, from the pool's
+    counters alone (busy = jobs in progress); never lowers it (scale-in is the periodic
+    pass's, with GitHub's runner list)."""
+    if pool.mode != "autoscaled":
+        return None
+    target = need(pool, busy, queued)
+    if target <= group.desired or not _cooled(
+        group.last_scale_out_at, settings.scale_out_cooldown, now
+    ):
+        return None
+    why = f"{busy} busy + {queued} queued + {pool.idle} idle (was {group.desired})"
+    return SetDesiredCapacity(pool.name, target, why)
+
+
 # ---- the decision ------------------------------------------------------------------------
 def _scale_in(
     pool: Pool,
@@ -348,7 +378,7 @@ def _decide_pool(
 ) -> list[ScalerAction]:
     live = [i for i in instances if i.state in LIVE_STATES]
     busy = [i for i in live if is_busy(i, facts)]
-    target = _clamp(len(busy) + queued, pool)
+    target = need(pool, len(busy), queued)
     desired = group.desired
     actions: list[ScalerAction] = []
     terminating: set[str] = set()
@@ -357,7 +387,9 @@ def _decide_pool(
         if _cooled(group.last_scale_out_at, settings.scale_out_cooldown, now):
             actions.append(
                 SetDesiredCapacity(
-                    pool.name, target, f"{len(busy)} busy + {queued} queued (was {desired})"
+                    pool.name,
+                    target,
+                    f"{len(busy)} busy + {queued} queued + {pool.idle} idle (was {desired})",
                 )
             )
     elif (

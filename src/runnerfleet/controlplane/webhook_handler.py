@@ -7,20 +7,23 @@
 1. Body size (GitHub's 25 MB cap) -> 413.
 2. `X-Hub-Signature-256` verified over the raw body before anything else is read -> 401.
 3. `X-GitHub-Event`: `ping` -> 200; other events -> 202 (ignored); missing -> 400.
-4. `X-GitHub-Delivery` missing -> 400; a delivery seen before -> 200 (duplicate, no work).
-5. Parse; a malformed body -> 400 naming the field. Jobs for GitHub-hosted runners
-   (no `self-hosted` label and no pool that fits) -> 202, not recorded.
-6. Record the job (monotonic status, see runnerfleet.controlplane.queue), run the scaler on
-   the fleet's groups and hosts without asking GitHub (the fast path scales out and
-   protects busy hosts; scale-in is the periodic reconcile's job), perform its actions and
-   publish `QueuedJobs`.
+4. `X-GitHub-Delivery` missing or malformed -> 400.
+5. Parse strictly (runnerfleet.github.webhooks); a body that passes the signature but not
+   the schema -> 400 naming the field, nothing stored. Jobs for GitHub-hosted runners (no
+   `self-hosted` label and no pool that fits) -> 202, not recorded.
+6. One atomic write (runnerfleet.controlplane.job_table): the job's status transition, its
+   pool's counters and the delivery id. A delivery id already stored -> 200 duplicate. A
+   failure before that write stores nothing, so GitHub's redelivery is processed; a failure
+   after it releases the delivery id before the 500, for the same reason.
+7. React, with constant work: `queued`/`waiting` runs the scaler's fast path on the pool's
+   counters and its cached group (one read), raising capacity with one Auto Scaling call;
+   `in_progress` protects the job's host from scale-in (its instance id is in the runner's
+   name); `completed` changes nothing here (scale-in is the periodic pass's). AWS calls
+   before the launch call: the write and the pool read. No event reads other jobs.
 
 Nothing secret is logged: log lines carry ids, actions and reasons, passed through
-runnerfleet.redaction.redact (dependency-free). Module import is kept light (no boto3 until
-the first invocation) for the Lambda cold start; see benchmarks/scaler_decisions.py.
-
-Built by runnerfleet.controlplane.compose from ControlPlaneSettings (whose docstring lists
-the Lambda environment).
+runnerfleet.redaction.redact (dependency-free). Built by runnerfleet.controlplane.compose
+from ControlPlaneSettings (whose docstring lists the Lambda environment).
 """
 
 from __future__ import annotations
@@ -28,19 +31,27 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from runnerfleet.controlplane.queue import JobStore, JobUpdate
-from runnerfleet.controlplane.scaler import Pool, ScalerSettings, match_pool
+from runnerfleet.controlplane import scaler
+from runnerfleet.controlplane.fleet import FleetPort, GroupInfo, Outcome
+from runnerfleet.controlplane.job_table import JobTable, JobUpdate, PoolView
+from runnerfleet.controlplane.scaler import (
+    Pool,
+    ProtectInstances,
+    ScalerSettings,
+    SetDesiredCapacity,
+    match_pool,
+)
 from runnerfleet.github import webhooks
 from runnerfleet.redaction import redact
+from runnerfleet.vocabulary import instance_of
 
 log = logging.getLogger("runnerfleet.controlplane.webhook")
-log.setLevel(os.environ.get("RUNNERFLEET_LOG_LEVEL", "INFO"))
+QUEUED = frozenset({"queued", "waiting"})
 
 
 @dataclass(frozen=True)
@@ -60,16 +71,18 @@ def _bad(status: int, reason: str) -> Reply:
     return Reply(status, {"ok": False, "error": reason})
 
 
+def _delivery_ok(delivery: str) -> bool:
+    return 0 < len(delivery) <= 200 and all(c.isalnum() or c in "-_.:" for c in delivery)
+
+
 @dataclass
 class WebhookProcessor:
-    """Webhook logic with its stores and the fleet injected (see module docstring)."""
+    """Webhook logic with its job table and the fleet injected (see module docstring)."""
 
     secret: str = field(repr=False)
-    dedupe: webhooks.DeliveryDedupe
-    jobs: JobStore
+    jobs: JobTable
     pools: Sequence[Pool]
-    fleet: Any = None  # runnerfleet.controlplane.fleet.Fleet; None: record only
-    metrics: Any = None  # runnerfleet.controlplane.metrics.Metrics
+    fleet: FleetPort | None = None  # None: record only
     scaler_settings: ScalerSettings = field(default_factory=ScalerSettings)
     clock: Callable[[], float] = time.time
 
@@ -99,7 +112,7 @@ class WebhookProcessor:
         if event != "workflow_job":
             return Reply(202, {"ok": True, "ignored": f"event {event!r} is not handled"})
         delivery = h.get("x-github-delivery", "")
-        if not delivery or len(delivery) > 200:
+        if not _delivery_ok(delivery):
             return _bad(400, "X-GitHub-Delivery header is missing or malformed")
         try:
             ev = webhooks.parse_workflow_job(body, event=event)
@@ -107,63 +120,131 @@ class WebhookProcessor:
             return Reply(202, {"ok": True, "ignored": str(exc)})
         except webhooks.WebhookError as exc:
             return _bad(400, f"malformed workflow_job body: {exc}")
-        if not self.dedupe.claim(delivery):
-            return Reply(200, {"ok": True, "duplicate": delivery})
-        return self._record(ev, delivery)
-
-    def _ours(self, labels: Sequence[str]) -> bool:
-        lowered = {x.lower() for x in labels}
-        return "self-hosted" in lowered or match_pool(labels, self.pools) is not None
-
-    def _record(self, ev: webhooks.WorkflowJobEvent, delivery: str) -> Reply:
-        if not self._ours(ev.labels):
+        pool = match_pool(ev.labels, self.pools)
+        if pool is None and "self-hosted" not in {x.lower() for x in ev.labels}:
             return Reply(
                 202, {"ok": True, "ignored": f"job {ev.job_id} is not for self-hosted runners"}
             )
+        return self._record(ev, pool, delivery)
+
+    def _record(self, ev: webhooks.WorkflowJobEvent, pool: Pool | None, delivery: str) -> Reply:
         now = self.clock()
         update = JobUpdate.from_event(ev, now)
-        recorded = self.jobs.record(update, now)
+        result = self.jobs.transition(update, pool.name if pool else "", delivery, now)
+        if result.outcome == "duplicate":
+            return Reply(200, {"ok": True, "duplicate": delivery})
+        recorded = result.outcome == "recorded"
         log.info(redact(f"delivery {delivery}: job {ev.job_id} {ev.action} recorded={recorded}"))
-        result: dict[str, Any] = {
-            "ok": True,
-            "job_id": ev.job_id,
-            "status": ev.action,
-            "recorded": recorded,
-            "actions": [],
-        }
-        if recorded:
-            result["actions"] = self.scale(now)
-            result["ok"] = all(a["ok"] for a in result["actions"])
-        return Reply(200, result)
+        try:
+            outcomes = self.react(update, pool, now)
+        except Exception:
+            try:
+                self.jobs.release(delivery)  # let GitHub's redelivery in
+            except Exception as exc:  # the original failure is the one to report
+                log.error(redact(f"could not release delivery {delivery}: {exc}"))
+            raise
+        actions = [o.as_dict() for o in outcomes]
+        return Reply(
+            200,
+            {
+                "ok": all(o.ok for o in outcomes),
+                "job_id": ev.job_id,
+                "status": ev.action,
+                "recorded": recorded,
+                "actions": actions,
+            },
+        )
 
-    def scale(self, now: float) -> list[dict[str, Any]]:
-        """Fast path: the scaler on groups and hosts, without GitHub's runner list."""
-        from runnerfleet.controlplane import scaler
-        from runnerfleet.controlplane.metrics import queued_count
-
-        jobs = self.jobs.jobs(now)
-        if self.metrics is not None:
-            self.metrics.publish_queued(queued_count(jobs, self.pools), now)
-        if self.fleet is None:
+    # ---- the fast path -------------------------------------------------------------------
+    def react(self, update: JobUpdate, pool: Pool | None, now: float) -> list[Outcome]:
+        """What this event may change: capacity (queued) or protection (in progress)."""
+        if self.fleet is None or pool is None or pool.mode != "autoscaled":
             return []
-        groups = self.fleet.groups()
-        pools = scaler.with_group_bounds(
-            self.pools, {p: (g.min_size, g.max_size) for p, g in groups.items()}
+        if update.status in QUEUED:
+            return self._scale_out(pool, now)
+        if update.status == "in_progress" and update.runner_name:
+            return self._protect(pool, update.runner_name, now)
+        return []
+
+    def _view(self, pool: Pool, now: float) -> PoolView:
+        """The pool's counters and cached group; the group is read from Auto Scaling only
+        when the table has none yet (first event after a deploy)."""
+        assert self.fleet is not None
+        view = self.jobs.pool(pool.name)
+        if view.has_group:
+            return view
+        for name, g in self.fleet.groups().items():
+            self.jobs.remember_group(
+                name,
+                asg_name=g.name,
+                min_size=g.min_size,
+                max_size=g.max_size,
+                desired=g.desired,
+                now=now,
+            )
+            if name == pool.name:
+                view = replace(
+                    view,
+                    asg_name=g.name,
+                    min_size=g.min_size,
+                    max_size=g.max_size,
+                    desired=g.desired,
+                    view_at=now,
+                )
+        return view
+
+    @staticmethod
+    def _group(view: PoolView) -> GroupInfo:
+        assert view.asg_name is not None and view.min_size is not None
+        assert view.max_size is not None and view.desired is not None
+        return GroupInfo(
+            view.asg_name,
+            view.pool,
+            view.min_size,
+            view.max_size,
+            view.desired,
+            view.last_scale_out_at,
+            view.last_scale_in_at,
         )
-        hosts = self.fleet.hosts(groups)
-        snap = scaler.Snapshot(
-            pools=pools,
-            jobs=jobs,
-            instances=[h.instance for h in hosts],
-            groups={p: g.as_group() for p, g in groups.items()},
-            now=now,
-            runners=None,
+
+    def _scale_out(self, pool: Pool, now: float) -> list[Outcome]:
+        assert self.fleet is not None
+        view = self._view(pool, now)
+        if not view.has_group:
+            return []  # the pool's group is not deployed; the periodic pass reports it
+        group = self._group(view)
+        bounded = scaler.with_group_bounds([pool], {pool.name: (group.min_size, group.max_size)})
+        action = scaler.scale_out(
+            bounded[0],
+            group.as_group(),
+            view.in_progress,
+            view.queued,
+            self.scaler_settings,
+            now,
         )
-        actions = scaler.decide(snap, self.scaler_settings)
-        outcomes = self.fleet.execute(actions, groups, now)
+        if action is None:
+            return []
+        outcomes = self.fleet.execute([action], {pool.name: group}, now)
+        if outcomes[0].ok:
+            recorded = self.jobs.raise_desired(pool.name, action.desired, now)
+            if recorded > action.desired:  # a concurrent event raised it higher meanwhile
+                again = SetDesiredCapacity(pool.name, recorded, "a concurrent raise")
+                outcomes += self.fleet.execute([again], {pool.name: group}, now)
         for o in outcomes:
-            log.info(redact(f"{type(o.action).__name__} {o.action.pool}: ok={o.ok} {o.detail}"))
-        return [o.as_dict() for o in outcomes]
+            log.info(redact(f"{type(o.action).__name__} {pool.name}: ok={o.ok} {o.detail}"))
+        return outcomes
+
+    def _protect(self, pool: Pool, runner_name: str, now: float) -> list[Outcome]:
+        assert self.fleet is not None
+        fleet_name = getattr(self.fleet, "name", "")
+        iid = instance_of(fleet_name, runner_name)
+        if iid is None:
+            return []
+        view = self._view(pool, now)
+        if not view.has_group:
+            return []
+        action = ProtectInstances(pool.name, (iid,), True)
+        return self.fleet.execute([action], {pool.name: self._group(view)}, now)
 
 
 # ---- Lambda event shape ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from runnerfleet.controlplane.fleet import LAST_IN_TAG, LAST_OUT_TAG, Fleet, GroupInfo
+from runnerfleet.controlplane.fleet import Fleet, GroupInfo
 from runnerfleet.controlplane.scaler import ProtectInstances, SetDesiredCapacity, TerminateInstance
 
 REGION = "us-east-1"
@@ -96,10 +96,11 @@ def test_scale_out_protect_and_terminate_against_moto(aws: tuple[Any, Any]) -> N
     asg, ec2 = aws
     fleet = Fleet("rf", asg, ec2)
     groups = fleet.groups()
+    managed = _tags(asg, "rf-default")  # Terraform's tags: a scale event must not touch them
     out = fleet.execute([SetDesiredCapacity("default", 4)], groups, NOW)
     assert out[0].ok, out[0].detail
     assert _desired(asg, "rf-default") == 4
-    assert _tags(asg, "rf-default")[LAST_OUT_TAG] == str(int(NOW))
+    assert _tags(asg, "rf-default") == managed
 
     groups = fleet.groups()
     ids = [h.instance.id for h in fleet.hosts(groups)]
@@ -112,7 +113,7 @@ def test_scale_out_protect_and_terminate_against_moto(aws: tuple[Any, Any]) -> N
     out = fleet.execute([TerminateInstance("default", ids[1], "idle")], groups, NOW + 5)
     assert out[0].ok, out[0].detail
     assert _desired(asg, "rf-default") == 3  # decremented, not replaced
-    assert _tags(asg, "rf-default")[LAST_IN_TAG] == str(int(NOW + 5))
+    assert _tags(asg, "rf-default") == managed
     assert ids[1] not in {h.instance.id for h in fleet.hosts() if h.instance.state == "running"}
 
 
@@ -127,34 +128,20 @@ def _stubbed() -> tuple[Fleet, Stubber]:
     return Fleet("rf", asg, None), Stubber(asg)
 
 
-def _tag_call(key: str, when: float) -> dict[str, Any]:
-    return {
-        "Tags": [
-            {
-                "ResourceId": "rf-default",
-                "ResourceType": "auto-scaling-group",
-                "Key": key,
-                "Value": str(int(when)),
-                "PropagateAtLaunch": False,
-            }
-        ]
-    }
-
-
 def test_requests_honor_cooldown_false_and_decrement() -> None:
+    """Exactly these two calls: no create_or_update_tags on the group (Terraform manages its
+    tags; the Stubber refuses any call not queued here), cooldowns live in the table."""
     fleet, stub = _stubbed()
     stub.add_response(
         "set_desired_capacity",
         {},
         {"AutoScalingGroupName": "rf-default", "DesiredCapacity": 3, "HonorCooldown": False},
     )
-    stub.add_response("create_or_update_tags", {}, _tag_call(LAST_OUT_TAG, NOW))
     stub.add_response(
         "terminate_instance_in_auto_scaling_group",
         {},
         {"InstanceId": "i-1", "ShouldDecrementDesiredCapacity": True},
     )
-    stub.add_response("create_or_update_tags", {}, _tag_call(LAST_IN_TAG, NOW))
     with stub:
         out = fleet.execute(
             [SetDesiredCapacity("default", 3), TerminateInstance("default", "i-1", "idle")],

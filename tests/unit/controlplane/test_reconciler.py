@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from runnerfleet.controlplane.fleet import Fleet, GroupInfo, HostInfo, Outcome
-from runnerfleet.controlplane.queue import JobUpdate, MemoryJobStore
+from runnerfleet.controlplane.job_table import JobUpdate, MemoryJobTable, jobs_of
 from runnerfleet.controlplane.reconciler import (
     DeleteParameter,
     DeleteRunner,
@@ -148,11 +148,15 @@ def test_parameters_of_gone_hosts_and_expired_ones_are_deleted() -> None:
 
 
 # ---- queue -------------------------------------------------------------------------------
-def test_stale_queued_job_is_refreshed_and_scales_up_without_cooldown() -> None:
+def test_stale_queued_job_is_refreshed_and_the_scaler_alone_sizes_the_pool() -> None:
     stale = Job(5, ("linux",), "queued", NOW - 400, repository="acme/app")
     fresh = Job(6, ("linux",), "queued", NOW - 10, repository="acme/app")
-    plan = decide(facts([], jobs=[stale, fresh], desired=0), S)
-    assert plan.actions == [RefreshJob(5, "acme/app"), SetDesiredCapacity("default", 2)]
+    f = facts([], jobs=[stale, fresh], desired=0)
+    assert decide(f, S).actions == [RefreshJob(5, "acme/app")]  # no capacity rule here
+    plan = with_scaler(decide(f, S), f, ScalerSettings())
+    assert [a for a in plan.actions if not isinstance(a, RefreshJob)] == [
+        SetDesiredCapacity("default", 2)
+    ]
 
 
 def test_stale_job_with_no_pool_is_reported() -> None:
@@ -227,8 +231,9 @@ def test_reconcile_pass_against_moto() -> None:
         launched = broken.instance.launched_at
         store = RegistrationStore(ssm, "/rf/runners")
         store.put("i-0123456789abcdef0", "{}")  # a host that no longer exists
-        jobs = MemoryJobStore()
-        jobs.record(JobUpdate(42, "queued", ("linux",), "acme/app", 9, launched - 1000), launched)
+        jobs = MemoryJobTable()
+        queued = JobUpdate(42, "queued", ("linux",), "acme/app", 9, launched - 1000)
+        jobs.transition(queued, "default", None, launched)
         gh = FakeGitHub(
             runners=[
                 Runner(5, "rf-runner-default-i-0ffffffffffffffff", "linux", "offline", False),
@@ -268,7 +273,10 @@ def test_reconcile_pass_against_moto() -> None:
         assert store.list() == []
         states = {h.instance.id: h.instance.state for h in fleet.hosts()}
         assert states.get(broken.instance.id) != "running"
-        assert [j.status for j in jobs.jobs(launched)] == ["completed"]
+        assert [j.status for j in jobs_of(jobs.scan(launched)[0])] == ["completed"]
+        # the pass left the webhook path its view: the group, counters from the jobs seen
+        view = jobs.pool("default")
+        assert (view.asg_name, view.queued, view.in_progress) == ("rf-default", 0, 0)
         # converged: the ASG replaced the broken host; a pass while it boots does nothing
         (fresh,) = [h for h in fleet.hosts() if h.instance.state in ("pending", "running")]
         assert fresh.instance.id != broken.instance.id
@@ -386,7 +394,7 @@ def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -
         "acme",
         None,
         NoParameters(),
-        MemoryJobStore(),  # type: ignore[arg-type]
+        MemoryJobTable(),  # type: ignore[arg-type]
         ScalerSettings(scale_in_cooldown=0),
         clock=lambda: NOW,
     )

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from runnerfleet.controlplane.registrar import (
     CompleteLifecycle,
     DeleteParameter,
-    DeleteRunner,
     Facts,
     Forget,
     InstanceEvent,
@@ -61,7 +60,9 @@ def test_no_issue_when_claimed_or_parameter_exists_or_runner_online() -> None:
     ]
 
 
-def test_terminated_instance_loses_parameter_idle_runner_and_claim() -> None:
+def test_terminated_instance_releases_its_claim_cleanup_is_the_reconcilers() -> None:
+    """One module owns cleanup: the parameter and the runner of a gone host are removed by
+    the reconciler's pass (which reads GitHub's runner list), never per instance event."""
     f = facts(
         {"i-1": "terminated"},
         parameters={"i-1": NOW},
@@ -69,11 +70,7 @@ def test_terminated_instance_loses_parameter_idle_runner_and_claim() -> None:
         runners=[RunnerFact(7, "rf-runner-01", "offline", False)],
     )
     actions = decide([InstanceEvent("i-1", state="terminated")], f, SETTINGS, scan=False)
-    assert actions == [
-        DeleteParameter("i-1", "instance is terminated"),
-        DeleteRunner("i-1", 7, "rf-runner-01"),
-        Forget("i-1"),
-    ]
+    assert actions == [Forget("i-1")]
 
 
 def test_busy_runner_of_a_terminating_instance_is_left_alone() -> None:
@@ -85,12 +82,10 @@ def test_events_for_other_instances_are_ignored() -> None:
     assert decide([InstanceEvent("i-x", state="running")], facts(), SETTINGS, scan=False) == []
 
 
-def test_scan_removes_parameters_of_vanished_instances_after_grace() -> None:
+def test_scan_leaves_parameters_of_vanished_instances_to_the_reconciler() -> None:
     old, fresh = NOW - timedelta(hours=2), NOW - timedelta(minutes=1)
     f = facts({"i-1": "running"}, parameters={"i-1": fresh, "i-old": old, "i-new": fresh})
-    assert decide([], f, SETTINGS, scan=True) == [
-        DeleteParameter("i-old", "instance no longer exists")
-    ]
+    assert decide([], f, SETTINGS, scan=True) == []
     assert decide([], f, SETTINGS, scan=False) == []
 
 
@@ -104,14 +99,11 @@ def test_launch_lifecycle_issues_then_completes_once() -> None:
     ]
 
 
-def test_terminate_lifecycle_cleans_up_and_completes() -> None:
+def test_terminate_lifecycle_completes() -> None:
     lc = LifecycleAction("terminating", "rf-default", "rf-drain", "tok-2")
     f = facts({"i-1": "running"}, parameters={"i-1": NOW})
     actions = decide([InstanceEvent("i-1", lifecycle=lc)], f, SETTINGS, scan=False)
-    assert actions == [
-        DeleteParameter("i-1", "instance is running"),
-        CompleteLifecycle("i-1", "rf-default", "rf-drain", "tok-2"),
-    ]
+    assert actions == [CompleteLifecycle("i-1", "rf-default", "rf-drain", "tok-2")]
 
 
 def test_runner_names_static_tag_or_pool_and_id() -> None:

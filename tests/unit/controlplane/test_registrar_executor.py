@@ -14,8 +14,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -210,26 +208,43 @@ def test_persistent_fleet_gets_a_registration_token_with_the_url(
     assert emulator.runners(OWNER, REPO) == []  # config.sh on the host creates the runner
 
 
-def test_terminated_instances_lose_their_parameters_and_runners(
+def test_instance_events_cost_no_github_call_and_the_reconciler_cleans_up(
     aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
 ) -> None:
+    """GitHub calls per instance event do not depend on how many runners exist: the
+    registrar never lists runners for an event; the reconciler's pass owns the cleanup."""
+    from runnerfleet.controlplane.fleet import Fleet
+    from runnerfleet.controlplane.job_table import MemoryJobTable
+    from runnerfleet.controlplane.reconciler import Reconciler, ReconcilerSettings
+    from runnerfleet.controlplane.scaler import Pool
+    from runnerfleet.controlplane.ssm_store import RegistrationStore
+
     ec2, ssm = aws("ec2"), aws("ssm")
     ids = launch(ec2, fleet, 2)
     reg = registrar(aws, emulator, fleet)
     assert reg.run_once().ok
     assert len(params(ssm, fleet)) == 2
     ec2.terminate_instances(InstanceIds=[ids[0]])
+    before = sum(emulator.call_counts().values())
     report = reg.handle([InstanceEvent(ids[0], state="terminated")])
     assert report.ok
-    done = sorted(type(o.action).__name__ for o in report.outcomes)
-    assert done == ["DeleteParameter", "DeleteRunner", "Forget"]
+    assert [type(o.action).__name__ for o in report.outcomes] == ["Forget"]
+    assert sum(emulator.call_counts().values()) == before  # no GitHub call for the event
+    ssm.put_parameter(Name=f"/{fleet}/runners/i-0gone", Value="{}", Type="SecureString")
+    rec = Reconciler(
+        settings=ReconcilerSettings(fleet, parameter_grace=0),
+        pools=[Pool("default", frozenset())],
+        fleet=Fleet(fleet, aws("autoscaling"), ec2),
+        github=reg.github,
+        owner=OWNER,
+        repository=REPO,
+        registrations=RegistrationStore(ssm, f"/{fleet}/runners"),
+        jobs=MemoryJobTable(),
+    )
+    _, outcomes = rec.run()
+    assert all(o.ok for o in outcomes), [o.as_dict() for o in outcomes]
     assert params(ssm, fleet) == [f"/{fleet}/runners/{ids[1]}"]
     assert [r.name for r in emulator.runners(OWNER, REPO)] == [f"{fleet}-runner-02"]
-    # a parameter left behind by an instance that no longer exists goes on the next scan
-    ssm.put_parameter(Name=f"/{fleet}/runners/i-0gone", Value="{}", Type="SecureString")
-    reg.settings = replace(reg.settings, parameter_grace=timedelta(0))
-    assert reg.run_once().ok
-    assert params(ssm, fleet) == [f"/{fleet}/runners/{ids[1]}"]
 
 
 def test_jit_5xx_is_retried_without_leaving_two_runners(

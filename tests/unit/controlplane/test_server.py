@@ -16,12 +16,11 @@ from typer.testing import CliRunner
 
 from runnerfleet.commands import controlplane_serve
 from runnerfleet.controlplane.fleet import GroupInfo, Outcome
-from runnerfleet.controlplane.queue import MemoryJobStore
+from runnerfleet.controlplane.job_table import MemoryJobTable, jobs_of
 from runnerfleet.controlplane.scaler import Pool, ScalerAction, SetDesiredCapacity
 from runnerfleet.controlplane.server import ControlPlaneServer
 from runnerfleet.controlplane.webhook_handler import WebhookProcessor
 from runnerfleet.github.emulator import GitHubEmulator
-from runnerfleet.github.webhooks import InMemoryDedupe
 
 SECRET = "emulator-webhook-secret-7f"
 
@@ -46,8 +45,7 @@ def served() -> Iterator[tuple[ControlPlaneServer, RecordingFleet]]:
     fleet = RecordingFleet()
     proc = WebhookProcessor(
         SECRET,
-        InMemoryDedupe(),
-        MemoryJobStore(),
+        MemoryJobTable(),
         [Pool("default", frozenset({"linux", "x64"}), 0, 5)],
         fleet,
     )
@@ -69,7 +67,7 @@ def test_emulator_webhook_is_recorded_and_scaled(
         gh.redeliver(delivery_id)  # same delivery id: deduplicated
         gh.flush_webhooks()
     assert statuses == {job_id: 200, hosted: 202}
-    (job,) = server.processor.jobs.jobs(time.time())
+    (job,) = jobs_of(server.processor.jobs.scan(time.time())[0])
     assert (job.id, job.status, job.repository) == (job_id, "queued", "acme/app")
     assert fleet.performed == [SetDesiredCapacity("default", 1)]
 
@@ -92,7 +90,7 @@ def test_health_routes_and_bad_requests(
 
 
 def test_refuses_non_loopback_address() -> None:
-    proc = WebhookProcessor(SECRET, InMemoryDedupe(), MemoryJobStore(), [])
+    proc = WebhookProcessor(SECRET, MemoryJobTable(), [])
     with pytest.raises(ValueError, match="loopback"):
         ControlPlaneServer(proc, host="0.0.0.0")
 
@@ -193,7 +191,7 @@ def test_local_wiring_end_to_end_on_moto() -> None:
 
     from runnerfleet import config
     from runnerfleet.controlplane import local
-    from runnerfleet.controlplane.queue import DynamoJobStore, create_table
+    from runnerfleet.controlplane.job_table import DynamoJobTable, create_table
     from runnerfleet.github.client import GitHubClient, TokenAuth
 
     cfg = config.validate(
@@ -223,7 +221,7 @@ def test_local_wiring_end_to_end_on_moto() -> None:
         assert local.webhook_secret(cfg, target, {}, "UNSET_VAR") == SECRET
         assert local.webhook_secret(cfg, target, {"V": "from-env"}, "V") == "from-env"
         # without the table the stores are per process; with it, DynamoDB
-        assert not isinstance(local.plane_for(cfg, target).jobs, DynamoJobStore)
+        assert not isinstance(local.plane_for(cfg, target).jobs, DynamoJobTable)
         create_table(target.client("dynamodb"), "rfx-control-plane")
         ec2, asg = target.client("ec2"), target.client("autoscaling")
         lt = ec2.create_launch_template(
@@ -242,7 +240,7 @@ def test_local_wiring_end_to_end_on_moto() -> None:
         )  # fmt: skip
         plane = local.plane_for(cfg, target, webhook_secret=SECRET)
         processor = plane.processor
-        assert isinstance(processor.jobs, DynamoJobStore)
+        assert isinstance(processor.jobs, DynamoJobTable)
         with (
             ControlPlaneServer(processor) as server,
             GitHubEmulator(webhook_url=f"{server.url}/webhook", webhook_secret=SECRET) as gh,
@@ -253,7 +251,7 @@ def test_local_wiring_end_to_end_on_moto() -> None:
             assert [d.status for d in gh.deliveries.values()] == [200]
             group = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]
             assert group["DesiredCapacity"] == 1
-            assert [j.id for j in processor.jobs.jobs(time.time())] == [job_id]
+            assert [j.id for j in jobs_of(processor.jobs.scan(time.time())[0])] == [job_id]
             github = GitHubClient(gh.url, TokenAuth(gh.pat))
             plane.github_client = github
             rec = plane.reconciler
