@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from runnerfleet.config import FleetConfig, to_tfvars
+from runnerfleet.oplock import new_run_id
 from runnerfleet.redaction import redact
 from runnerfleet.target import Target
-from runnerfleet.terraform import PlanResult, Terraform, write_cli_config
+from runnerfleet.terraform import PlanResult, Terraform, kill_stale_processes, write_cli_config
 from runnerfleet.vocabulary import is_fleet_runner
 from runnerfleet.workspace import Workspace, sandbox_module_overrides
 
 Reporter = Callable[[str], None]
 Confirm = Callable[[PlanResult], bool]
+KEEP_RUNS = 5  # run folders (plan, var file, terraform logs) kept for inspection
 
 
 def _noop(_: str) -> None:
@@ -84,6 +86,40 @@ class Deployment:
         self.report = report
         self.ws = Workspace(target.workdir)
         self._tf: Terraform | None = None
+        self.run_id = new_run_id()
+        self._stale_checked = False
+
+    # ---- this run's own files ------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        """This run's folder: its plan, its variables and terraform's logs, nobody else's."""
+        return self.target.workdir / "runs" / self.run_id
+
+    @property
+    def var_file(self) -> Path:
+        return self.run_dir / "runnerfleet.tfvars.json"
+
+    @property
+    def pid_file(self) -> Path:
+        """Process group of the terraform command running now (read by the next run)."""
+        return self.target.workdir / "terraform.pid"
+
+    def prune_runs(self, keep: int = KEEP_RUNS) -> None:
+        runs = self.target.workdir / "runs"
+        if not runs.is_dir():
+            return
+        old = sorted(p for p in runs.iterdir() if p.is_dir() and p.name != self.run_id)
+        import shutil
+
+        for p in old[: max(0, len(old) - (keep - 1))]:
+            shutil.rmtree(p, ignore_errors=True)
+
+    def stop_stale_terraform(self) -> list[int]:
+        """Kill terraform/provider processes left by an earlier run that was killed."""
+        if self._stale_checked:
+            return []
+        self._stale_checked = True
+        return kill_stale_processes(self.pid_file, self.report)
 
     # ---- preparation ---------------------------------------------------------------------
     def tfvars(self) -> dict[str, Any]:
@@ -92,6 +128,9 @@ class Deployment:
             tv["ami_id"] = self.target.sandbox.default_ami()
         if self.cfg.control_plane.enabled:
             tv["control_plane_package"] = str(self.control_plane_package())
+        # The hosts' agent artifact (host area: runnerfleet.hostartifact), named in user data.
+        hostartifact = importlib.import_module("runnerfleet.hostartifact")
+        tv.update(hostartifact.ensure_artifact(self.target.home / "build").tfvars())
         return tv
 
     def control_plane_package(self) -> Path:
@@ -133,17 +172,21 @@ class Deployment:
                 cli_config=cli_config,
                 env=self.target.terraform_env(),
                 on_line=self.report,
+                log_dir=self.run_dir,
+                pid_file=self.pid_file,
             )
         return self._tf
 
     def prepare(self) -> Terraform:
         """Sync sources, write inputs and overrides, init when needed."""
+        self.stop_stale_terraform()
+        self.prune_runs()
         self.ws.sync()
         if self.target.sandbox is not None:
             self.ws.write_overrides(
                 self.target.sandbox.provider_override(), sandbox_module_overrides()
             )
-        self.ws.write_inputs(self.tfvars(), self.target.backend_settings())
+        self.ws.write_inputs(self.tfvars(), self.target.backend_settings(), self.var_file)
         tf = self.terraform()
         if self.ws.needs_init():
             self.report("terraform init")
@@ -154,11 +197,9 @@ class Deployment:
     # ---- operations ----------------------------------------------------------------------
     def plan(self, plan_file: Path | None = None, destroy: bool = False) -> PlanResult:
         tf = self.prepare()
-        plan_file = plan_file or (
-            self.ws.stack_dir / ("destroy.tfplan" if destroy else "up.tfplan")
-        )
+        plan_file = plan_file or (self.run_dir / ("destroy.tfplan" if destroy else "up.tfplan"))
         self.report("terraform plan")
-        return tf.plan(plan_file.resolve(), destroy=destroy)
+        return tf.plan(plan_file.resolve(), var_files=[self.var_file], destroy=destroy)
 
     def apply(self, plan: PlanResult) -> dict[str, Any]:
         tf = self.terraform()

@@ -4,18 +4,31 @@ It finds the binary and checks its version, writes its own CLI config (a provide
 mirror when one is available, the public registry otherwise), runs every command with
 TF_IN_AUTOMATION=1 and TF_INPUT=0, streams output lines (redacted) to a callback, and turns a
 failure into a TerraformError that carries the tail of the output (including who holds a lock).
+
+Process handling (so that a killed CLI leaves no half-written state and no provider behind):
+terraform runs in its own process group and session, writing to log files (not pipes, which
+would kill it with SIGPIPE once this process is gone) that are tailed here. SIGINT/SIGTERM
+are forwarded to its group and terraform is waited for, so it stops cleanly and writes its
+state. On Linux terraform also gets SIGTERM when this process dies, even by SIGKILL
+(PR_SET_PDEATHSIG), and stops the same way. Its process group id is recorded in a pid file;
+the next run kills a group still alive from an earlier run (terraform or its providers).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import glob
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +62,82 @@ _PROGRESS = re.compile(
 def is_progress_line(line: str) -> bool:
     """True for the lines a person wants to see while terraform works."""
     return bool(_PROGRESS.search(line.strip()))
+
+
+class TerraformInterrupted(Exception):
+    """A terraform command was stopped by SIGINT/SIGTERM (forwarded; it wrote its state)."""
+
+    def __init__(self, command: str, signum: int):
+        self.signum = signum
+        super().__init__(
+            f"interrupted ({signal.Signals(signum).name}) during `terraform {command}`: "
+            "terraform was stopped cleanly and wrote what it had done to the state; run the "
+            "command again to continue"
+        )
+
+
+def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
+    """In the child before exec: SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of live processes in process group `pgid` (from /proc; [] elsewhere)."""
+    members = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[-1].split()
+        # after the command: state, ppid, pgrp, ...; zombies are gone already
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(Path(stat).parent.name))
+    return members
+
+
+def _program(pid: int) -> str:
+    """The file name of the program a process runs (argv[0]), '' when it is gone."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return ""
+    return Path(argv0.decode(errors="replace")).name
+
+
+def stop_group(pgid: int, grace_s: float = 60.0) -> list[int]:
+    """SIGTERM a process group, wait up to `grace_s` for it to go, then SIGKILL what is left."""
+    members = group_members(pgid)
+    if not members:
+        return []
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if group_members(pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return members
+
+
+def kill_stale_processes(pid_file: Path, report: LineSink | None = None) -> list[int]:
+    """Stop terraform/provider processes an earlier (killed) run left in its process group."""
+    try:
+        pgid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    members = [p for p in group_members(pgid) if _program(p).startswith(("terraform", "tofu"))]
+    stopped: list[int] = []
+    if members and pgid != os.getpgid(0):
+        if report is not None:
+            report(f"stopping {len(members)} terraform process(es) left by an earlier run "
+                   f"(process group {pgid})")  # fmt: skip
+        stopped = stop_group(pgid, grace_s=30.0)
+    with contextlib.suppress(OSError):
+        pid_file.unlink()
+    return stopped
 
 
 class TerraformError(Exception):
@@ -255,8 +344,13 @@ class Terraform:
         env: Mapping[str, str] | None = None,
         on_line: LineSink | None = None,
         verbose: bool = False,
+        log_dir: Path | None = None,
+        pid_file: Path | None = None,
     ):
         self.verbose = verbose
+        self.log_dir = log_dir
+        self.pid_file = pid_file
+        self._runs = 0
         self.workdir = workdir
         self.binary = binary or find_binary()
         self.cli_config = cli_config
@@ -279,38 +373,99 @@ class Terraform:
     def run(
         self, args: Sequence[str], *, capture: bool = False, ok_codes: Sequence[int] = (0,)
     ) -> subprocess.CompletedProcess[str]:
-        """Run a terraform command. Streams lines unless capture; raises on a bad exit code."""
+        """Run a terraform command. Streams lines unless capture; raises on a bad exit code.
+
+        SIGINT/SIGTERM received meanwhile are forwarded to terraform's process group and
+        terraform is waited for (it stops cleanly); then TerraformInterrupted is raised.
+        """
         cmd = [self.binary.path, *args]
-        proc = subprocess.Popen(
-            cmd,
-            cwd=self.workdir,
-            env=self.environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
+        self._runs += 1
+        log_dir = self.log_dir
+        if log_dir is None:
+            import tempfile
+
+            log_dir = Path(tempfile.mkdtemp(prefix="runnerfleet-tf-"))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        base = log_dir / f"{self._runs:02d}-{args[0]}"
+        out_path, err_path = base.with_suffix(".out"), base.with_suffix(".err")
+        main_thread = threading.current_thread() is threading.main_thread()
+        with _private_file(out_path) as out_w, _private_file(err_path) as err_w:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                env=self.environment(),
+                stdout=out_w,
+                stderr=err_w,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: signals reach it via us
+                preexec_fn=(
+                    _set_parent_death_signal
+                    if main_thread and sys.platform.startswith("linux")
+                    else None
+                ),
+            )
+        if self.pid_file is not None:
+            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            self.pid_file.write_text(f"{proc.pid} {args[0]}\n")
+        got: list[int] = []
+
+        def forward(signum: int, _frame: Any) -> None:
+            got.append(signum)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)
+
+        previous: dict[signal.Signals, Any] = {}
+        if main_thread:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, forward)
         out_lines: list[str] = []
         err_lines: list[str] = []
-
-        def pump(stream: Any, sink: list[str], show: bool) -> None:
-            for line in stream:
-                sink.append(line)
-                if show and self.on_line is not None and (self.verbose or is_progress_line(line)):
-                    self.on_line(redact(line.rstrip("\n")))
-
-        t_err = threading.Thread(target=pump, args=(proc.stderr, err_lines, True), daemon=True)
-        t_err.start()
-        pump(proc.stdout, out_lines, not capture)
-        t_err.join()
-        code = proc.wait()
+        try:
+            with (
+                out_path.open("r", errors="replace") as out_r,
+                err_path.open("r", errors="replace") as err_r,
+            ):
+                tails = [_Tail(err_r, err_lines, True), _Tail(out_r, out_lines, not capture)]
+                while True:
+                    finished = proc.poll() is not None
+                    for tail in tails:
+                        for line in tail.read(final=finished):
+                            if (
+                                tail.show
+                                and self.on_line is not None
+                                and (self.verbose or is_progress_line(line))
+                            ):
+                                self.on_line(redact(line.rstrip("\n")))
+                    if finished:
+                        break
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=0.05)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            if proc.poll() is None:  # we are leaving early (an exception): stop it cleanly
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    stop_group(proc.pid, grace_s=5)
+            stop_group(proc.pid, grace_s=5)  # providers it may have left behind
+            if self.pid_file is not None:
+                with contextlib.suppress(OSError):
+                    self.pid_file.unlink()
+            if self.log_dir is None:
+                shutil.rmtree(log_dir, ignore_errors=True)
+        code = proc.returncode
         stdout = "".join(out_lines)
         stderr = "".join(err_lines)
+        if got:
+            raise TerraformInterrupted(args[0], got[0])
         if code not in ok_codes:
-            tail = redact("\n".join((stderr or stdout).strip().splitlines()[-60:]))
+            last = redact("\n".join((stderr or stdout).strip().splitlines()[-60:]))
             raise TerraformError(
                 f"`{self.binary.flavour} {args[0]}` failed (exit {code}) in {self.workdir}",
-                tail,
+                last,
                 code,
             )
         return subprocess.CompletedProcess(cmd, code, stdout, stderr)
@@ -374,6 +529,35 @@ class Terraform:
             args.append("-recursive")
         proc = self.run(args, capture=True, ok_codes=(0, 3))
         return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def _private_file(path: Path) -> Any:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        yield fh
+
+
+class _Tail:
+    """Complete lines appended to a file since the last read."""
+
+    def __init__(self, fh: Any, sink: list[str], show: bool):
+        self.fh = fh
+        self.sink = sink
+        self.show = show
+        self.partial = ""
+
+    def read(self, final: bool = False) -> list[str]:
+        chunk: str = self.fh.read()
+        if not chunk and not (final and self.partial):
+            return []
+        text = self.partial + chunk
+        lines = text.splitlines(keepends=True)
+        self.partial = ""
+        if lines and not lines[-1].endswith("\n") and not final:
+            self.partial = lines.pop()
+        self.sink.extend(lines)
+        return lines
 
 
 def _json_part(stdout: str) -> str:

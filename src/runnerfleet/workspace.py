@@ -128,9 +128,20 @@ class Workspace:
     def _init_marker(self) -> Path:
         return self.stack_dir / ".terraform" / "runnerfleet-init.sha256"
 
-    def write_inputs(self, tfvars: dict[str, Any], backend: dict[str, Any]) -> None:
-        """Write the tfvars and the backend config."""
-        self.tfvars.write_text(json.dumps(tfvars, indent=2, sort_keys=True) + "\n")
+    def write_inputs(
+        self, tfvars: dict[str, Any], backend: dict[str, Any], var_file: Path | None = None
+    ) -> None:
+        """Write the variables and the backend config.
+
+        With `var_file` (one per run, passed to terraform as -var-file) the variables never go
+        to the shared `*.auto.tfvars.json` of the stack, so two runs cannot read each other's.
+        """
+        target = var_file or self.tfvars
+        if var_file is not None:
+            self.tfvars.unlink(missing_ok=True)
+            var_file.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(tfvars, indent=2, sort_keys=True) + "\n")
+        target.chmod(0o600)
         self.backend_file.write_text(render_backend(backend))
         self.backend_file.chmod(0o600)
 

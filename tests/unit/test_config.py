@@ -58,6 +58,9 @@ def test_env_override_that_is_invalid_names_the_field(tmp_path: Path) -> None:
 # Stack variables that runnerfleet derives in Terraform rather than from the config file.
 DERIVED_IN_STACK = {
     "control_plane_package",  # the Lambda zip runnerfleet builds before plan
+    "agent_artifact_path",  # the hosts' agent artifact (runnerfleet.hostartifact), built by up
+    "agent_artifact_key",
+    "agent_artifact_sha256",
 }
 
 

@@ -14,9 +14,10 @@ import typer
 
 from runnerfleet import config as config_mod
 from runnerfleet.deploy import Deployment, Reporter
+from runnerfleet.oplock import OperationLocked, operation_lock
 from runnerfleet.sandbox import SandboxError
-from runnerfleet.target import Target, TargetError, resolve_target
-from runnerfleet.terraform import TerraformError
+from runnerfleet.target import Target, TargetError, project_home, resolve_target
+from runnerfleet.terraform import TerraformError, TerraformInterrupted
 from runnerfleet.ui import EXIT_CONFIG, EXIT_FAILED, console, fail, redact
 from runnerfleet.workspace import WorkspaceError
 
@@ -37,6 +38,7 @@ SandboxOpt = Annotated[
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
+EXIT_INTERRUPTED = 130  # stopped by SIGINT/SIGTERM (as a shell reports it)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -79,6 +81,16 @@ def deployment_for(
 
 
 @contextmanager
+def operation(project: Path, command: str, report: Reporter) -> Iterator[None]:
+    """One operation per project folder: hold `.runnerfleet/operation.lock` (exit 1 if held)."""
+    try:
+        with operation_lock(project_home(project), command, report):
+            yield
+    except OperationLocked as exc:
+        fail(str(exc), EXIT_FAILED)
+
+
+@contextmanager
 def progress() -> Iterator[Reporter]:
     """Progress lines go to stderr, so --json output on stdout stays parseable."""
     err = console(stderr=True)
@@ -117,6 +129,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except config_mod.ConfigError as exc:
             fail(str(exc), EXIT_CONFIG)
+        except TerraformInterrupted as exc:
+            fail(str(exc), EXIT_INTERRUPTED)
         except _known_errors() as exc:
             fail(str(exc), EXIT_FAILED)
 

@@ -18,6 +18,7 @@ from runnerfleet.commands.common import (
     deployment_for,
     handle_errors,
     load_config,
+    operation,
     progress,
 )
 from runnerfleet.init_template import InitAnswers, render
@@ -123,7 +124,7 @@ def up(
     With no AWS credentials configured (or with --sandbox) this starts the local sandbox.
     """
     cfg, project = load_config(config)
-    with progress() as report:
+    with progress() as report, operation(project, "up", report):
         dep = deployment_for(cfg, project, sandbox, start=True, report=report)
 
         def confirm(plan: PlanResult) -> bool:
@@ -179,7 +180,7 @@ def plan(
 ) -> None:
     """Show what `up` would change. Exit 0: no changes; 3: changes pending."""
     cfg, project = load_config(config)
-    with progress() as report:
+    with progress() as report, operation(project, "plan", report):
         dep = deployment_for(cfg, project, sandbox, start=True, report=report)
         if dep.target.is_sandbox:
             dep.bootstrap_backend()  # the sandbox starts empty; real AWS: plan writes nothing
@@ -214,7 +215,7 @@ def apply(
     cfg, project = load_config(config)
     if not plan_file.is_file():
         fail(f"{plan_file} does not exist; create it with `runnerfleet plan --out {plan_file}`", 2)
-    with progress() as report:
+    with progress() as report, operation(project, "apply", report):
         dep = deployment_for(cfg, project, sandbox, start=False, report=report)
         dep.prepare()
         outputs = dep.apply(PlanResult(plan_file.resolve(), has_changes=True))
@@ -236,7 +237,7 @@ def down(
 ) -> None:
     """Deregister the runners and destroy the fleet (in the sandbox, then stop the emulators)."""
     cfg, project = load_config(config)
-    with progress() as report:
+    with progress() as report, operation(project, "down", report):
         dep = deployment_for(cfg, project, sandbox, start=False, report=report)
         if not dep.target.is_sandbox and not yes:
             if not sys.stdin.isatty():
