@@ -84,7 +84,7 @@ class Budget:
         """Whether waiting `wait` seconds (then retrying) fits every limit."""
         left, limit = self.left(call_started)
         if wait > self.max_wait_seconds and self.max_wait_seconds <= left:
-            return Verdict(False, self.max_wait_seconds, "the longest single wait allowed")
+            return Verdict(False, self.max_wait_seconds, "the cap on a single wait")
         if wait > left:
             return Verdict(False, max(0.0, left), limit)
         return Verdict(True, left, limit)

@@ -398,7 +398,15 @@ class GitHubClient:
                     cached = self._etags.get(cache_key)
                 if cached:
                     headers["If-None-Match"] = cached[0]
-            left, _ = self._budget.left(started)
+            left, limit = self._budget.left(started)
+            if left <= 0:
+                raise RetryBudgetExceeded(
+                    f"{limit} is spent; not sending {method} {path}",
+                    0,
+                    method=method,
+                    path=path,
+                    allowed=0.0,
+                )
             timeout = max(0.5, min(self._timeout, left))
             try:
                 resp = self._http.request(
@@ -518,8 +526,9 @@ class GitHubClient:
                 RateLimitBudgetExceeded if rate_limited else RetryBudgetExceeded
             )
             raise cls(
-                f"{reason}: {what} {wanted:.0f} s, but {verdict.limit} allows "
-                f"{verdict.allowed:.0f} s; not waiting (retry after {wanted:.0f} s)",
+                f"{reason}: {what} {wanted:.0f} s, but {verdict.limit} leaves "
+                f"{verdict.allowed:.0f} s, so the call gives up now (retry after "
+                f"{wanted:.0f} s)",
                 status,
                 method=method,
                 path=path,

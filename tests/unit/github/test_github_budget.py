@@ -95,7 +95,7 @@ def test_lambda_deadline_is_respected(
     client = make_client()
     client.list_runners("acme")
     deadline = clock() + 12.0
-    client.begin_invocation(lambda: (deadline - clock()) * 1000 / 1000)
+    client.begin_invocation(lambda: deadline - clock())  # like get_remaining_time / 1000
     emulator.inject(GROUPS, "secondary_rate_limit", retry_after=30)
     with pytest.raises(RateLimitBudgetExceeded, match="invocation's deadline") as err:
         client.list_runner_groups("acme")
@@ -103,10 +103,24 @@ def test_lambda_deadline_is_respected(
     assert clock.sleeps == []
     client.begin_invocation(lambda: 900.0)  # the next invocation has time
     emulator.inject(GROUPS, "secondary_rate_limit", retry_after=30)
-    client_patient = client  # same client: the token stays cached
-    with pytest.raises(RateLimitBudgetExceeded, match="longest single wait"):
-        make_client(max_wait_seconds=10).list_runner_groups("acme")
-    assert client_patient.list_runner_groups("acme")
+    assert client.list_runner_groups("acme")
+    assert len(clock.sleeps) == 1 and 30 <= clock.sleeps[0] < 31
+    client.begin_invocation(lambda: 2.0)  # less than the 3 s reserve: nothing is sent
+    sent = len(emulator.request_log)
+    with pytest.raises(RetryBudgetExceeded, match="deadline is spent"):
+        client.list_runners("acme")
+    assert len(emulator.request_log) == sent
+
+
+def test_cap_on_a_single_wait(
+    make_client: MakeClient, emulator: GitHubEmulator, clock: FakeClock
+) -> None:
+    client = make_client(max_wait_seconds=10)
+    client.list_runners("acme")
+    emulator.inject(GROUPS, "secondary_rate_limit", retry_after=30)
+    with pytest.raises(RateLimitBudgetExceeded, match="cap on a single wait leaves 10 s"):
+        client.list_runner_groups("acme")
+    assert clock.sleeps == []
 
 
 def test_invocation_budget_spans_calls(

@@ -7,6 +7,14 @@ against GitHub's OpenAPI description; simulated runners (runnerfleet.github.emul
 connect, take jobs and finish them; `workflow_job` webhooks are signed and delivered to a
 configured URL; faults (5xx, latency, primary/secondary rate limits) can be injected; every
 REST call is logged as (method, path template, status) with per-endpoint counts.
+
+It refuses what GitHub refuses: an installation token gets only what its installation was
+granted, per runnerfleet.github.permissions.ENDPOINTS (403 "Resource not accessible by
+integration"; the personal token is not limited), runner groups must exist (404), user
+accounts have no /orgs endpoints, queued jobs are cancelled after 24 h and an offer not
+taken within 60 s goes back to the queue, on the emulator's (compressible) clock. JIT
+configs are the size and shape of GitHub's (over 4 KB). GET answers carry ETags; a
+matching If-None-Match gets 304, which costs no rate limit.
 """
 
 from runnerfleet.github.emulator.control import EmulatorControl
