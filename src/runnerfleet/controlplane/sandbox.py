@@ -52,10 +52,13 @@ def publish_github_credentials(cfg: Any, target: Any) -> str:
             Name=f"/{cfg.name}/github/{key}", Value=value, Type="SecureString", Overwrite=True
         )
     from runnerfleet.github.emulator import EmulatorControl
+    from runnerfleet.github.permissions import owner_kind, required_permissions
 
-    # The emulator serves an owner once "the App is installed" there (idempotent).
+    # The emulator serves an owner once "the App is installed" there (idempotent), with the
+    # permissions docs/operations.md tells users to grant for the configured owner kind.
+    grant = required_permissions(owner_kind(cfg.github.repository))
     with EmulatorControl(base_url) as control, contextlib.suppress(RuntimeError):
-        control.add_installation(cfg.github.owner)
+        control.add_installation(cfg.github.owner, permissions=grant)
     return base_url
 
 

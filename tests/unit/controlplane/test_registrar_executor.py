@@ -32,6 +32,7 @@ from runnerfleet.controlplane.registrar import (
 )
 from runnerfleet.github.client import AppAuth, GitHubClient, TokenAuth
 from runnerfleet.github.emulator import GitHubEmulator
+from runnerfleet.github.permissions import required_permissions
 
 OWNER, REPO = "acme", "app"
 TOKEN_PATH = "POST /app/installations/{installation_id}/access_tokens"
@@ -89,7 +90,7 @@ def clock() -> Clock:
 def emulator(clock: Clock) -> Iterator[GitHubEmulator]:
     emu = GitHubEmulator(clock=clock)
     emu.start()
-    emu.add_installation(OWNER)
+    emu.add_installation(OWNER, permissions=required_permissions("repo"))  # REPO runners
     yield emu
     emu.stop()
 
