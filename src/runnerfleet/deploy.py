@@ -18,17 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runnerfleet import adopt as adopt_mod
 from runnerfleet.config import FleetConfig, to_tfvars
 from runnerfleet.oplock import new_run_id
 from runnerfleet.redaction import redact
 from runnerfleet.target import Target
-from runnerfleet.terraform import PlanResult, Terraform, kill_stale_processes, write_cli_config
+from runnerfleet.terraform import (
+    PlanResult,
+    Terraform,
+    TerraformError,
+    kill_stale_processes,
+    write_cli_config,
+)
 from runnerfleet.vocabulary import is_fleet_runner
 from runnerfleet.workspace import Workspace, sandbox_module_overrides
 
 Reporter = Callable[[str], None]
 Confirm = Callable[[PlanResult], bool]
 KEEP_RUNS = 5  # run folders (plan, var file, terraform logs) kept for inspection
+IMPORTS_TF = "runnerfleet_imports.tf"  # import blocks for resources missing from the state
 
 
 def _noop(_: str) -> None:
@@ -88,6 +96,8 @@ class Deployment:
         self._tf: Terraform | None = None
         self.run_id = new_run_id()
         self._stale_checked = False
+        self._imports: list[adopt_mod.Orphan] = []
+        self.adopted: list[adopt_mod.Orphan] = []
 
     # ---- this run's own files ------------------------------------------------------------
     @property
@@ -98,6 +108,11 @@ class Deployment:
     @property
     def var_file(self) -> Path:
         return self.run_dir / "runnerfleet.tfvars.json"
+
+    @property
+    def apply_marker(self) -> Path:
+        """Present while an apply runs: left behind, it says the last apply was killed."""
+        return self.target.workdir / "apply-in-progress.json"
 
     @property
     def pid_file(self) -> Path:
@@ -187,6 +202,8 @@ class Deployment:
                 self.target.sandbox.provider_override(), sandbox_module_overrides()
             )
         self.ws.write_inputs(self.tfvars(), self.target.backend_settings(), self.var_file)
+        if self._imports:
+            (self.ws.stack_dir / IMPORTS_TF).write_text(adopt_mod.import_blocks(self._imports))
         tf = self.terraform()
         if self.ws.needs_init():
             self.report("terraform init")
@@ -204,8 +221,44 @@ class Deployment:
     def apply(self, plan: PlanResult) -> dict[str, Any]:
         tf = self.terraform()
         self.report("terraform apply")
-        tf.apply(plan.plan_file)
+        self.apply_marker.parent.mkdir(parents=True, exist_ok=True)
+        self.apply_marker.write_text(f'{{"run": "{self.run_id}", "pid": {os.getpid()}}}\n')
+        try:
+            tf.apply(plan.plan_file)
+        finally:  # not reached when this process is SIGKILLed: the next up sees the marker
+            self.apply_marker.unlink(missing_ok=True)
         return tf.output()
+
+    def adopt_orphans(self, plan: PlanResult) -> PlanResult:
+        """Import what the plan would create but AWS already holds (a killed apply's work).
+
+        Returns the plan to apply: a new one with Terraform import blocks when something was
+        found, else `plan` itself. When the import plan fails, the error carries the exact
+        `terraform import` command for each resource.
+        """
+        orphans, errors = adopt_mod.find_orphans(plan.json, self.target.client)
+        for err in errors:
+            self.report(f"could not check for an existing resource: {err}")
+        if not orphans:
+            return plan
+        for o in orphans:
+            self.report(f"found {o.address} in AWS but not in the state ({o.import_id}): importing")
+        self._imports = orphans
+        try:
+            new_plan = self.plan()
+        except TerraformError as exc:
+            cmds = "\n".join(
+                adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
+                for o in orphans
+            )
+            raise TerraformError(
+                "resources exist in AWS but not in the state, and importing them failed; "
+                f"import them by hand:\n{cmds}",
+                exc.output,
+                exc.returncode,
+            ) from exc
+        self.adopted = orphans
+        return new_plan
 
     def up(self, confirm: Confirm | None = None, *, adopt: bool = False) -> UpResult:
         self.report(f"target: {self.target.label}")
@@ -213,6 +266,9 @@ class Deployment:
         for change in backend_changes:
             self.report(f"backend: {change}")
         plan = self.plan()
+        if plan.has_changes and self.apply_marker.exists():
+            self.report("the last apply did not finish (killed?): looking for its resources")
+            plan = self.adopt_orphans(plan)
         result = UpResult(
             changed=plan.has_changes,
             summary=plan.summary(),
@@ -223,7 +279,16 @@ class Deployment:
             if confirm is not None and not confirm(plan):
                 result.outputs = self.terraform().output()
                 return result
-            result.outputs = self.apply(plan)
+            try:
+                result.outputs = self.apply(plan)
+            except TerraformError as exc:
+                if not adopt_mod.failed_because_it_exists(exc.output):
+                    raise
+                self.report("AWS already holds resources this plan creates: importing them")
+                retry = self.adopt_orphans(self.plan())
+                if not self.adopted:
+                    raise
+                result.outputs = self.apply(retry)
             result.applied = True
         else:
             result.outputs = self.terraform().output()

@@ -1,0 +1,331 @@
+"""Resources that exist in AWS but not in the Terraform state: find them, import them.
+
+After a run is killed mid-apply, AWS may hold resources the state never recorded. The next
+plan wants to create them again and AWS refuses (EntityAlreadyExists and friends), or makes
+duplicates. `find_orphans` takes a plan's JSON and looks up every resource the plan would
+create: by its unique name (IAM, logs, SSM, DynamoDB, Lambda, SQS, EventBridge, CloudWatch,
+SNS, KMS aliases, launch templates, Auto Scaling groups) or, for EC2 network resources and
+instances, by the fleet's tags (`runnerfleet:fleet` plus the planned `Name`). Each find is an
+`Orphan` with the Terraform address and the import id; `import_blocks` renders them as
+Terraform `import` blocks (the next plan then imports instead of creating) and
+`import_command` as the exact `terraform import` command for a person to run.
+
+Pure except for the `Clients` callable that hands out boto3 clients (the Target's).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from runnerfleet.vocabulary import FLEET_TAG
+
+Clients = Callable[[str], Any]
+Lookup = Callable[[Clients, dict[str, Any]], str | None]
+
+# Error texts with which AWS refuses to create what already exists.
+ALREADY_EXISTS = (
+    "EntityAlreadyExists",
+    "ResourceAlreadyExistsException",
+    "ResourceInUseException",
+    "AlreadyExists",
+    "InvalidGroup.Duplicate",
+    "ParameterAlreadyExists",
+    "ResourceConflictException",
+    "already exists",
+)
+
+
+def failed_because_it_exists(output: str) -> bool:
+    """True when terraform's error output says AWS refused to create an existing resource."""
+    return any(marker in output for marker in ALREADY_EXISTS)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    address: str
+    type: str
+    import_id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"address": self.address, "type": self.type, "id": self.import_id}
+
+
+_MISSING_CODES = (
+    "ResourceNotFoundException",
+    "ParameterNotFound",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "ValidationError",
+)
+
+
+def _missing(exc: Exception) -> bool:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        return "NotFound" in code or "NoSuch" in code or code in _MISSING_CODES
+    return False
+
+
+def _try(fn: Callable[[], str | None]) -> str | None:
+    try:
+        return fn()
+    except botocore.exceptions.ClientError as exc:
+        if _missing(exc):
+            return None
+        raise
+
+
+# ---- lookups by unique name -------------------------------------------------------------
+def _iam_role(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    return _try(lambda: c("iam").get_role(RoleName=name) and name) if name else None
+
+
+def _iam_profile(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    return (
+        _try(lambda: c("iam").get_instance_profile(InstanceProfileName=name) and name)
+        if name
+        else None
+    )
+
+
+def _iam_role_policy(c: Clients, a: dict[str, Any]) -> str | None:
+    role, name = a.get("role"), a.get("name")
+    if not (role and name):
+        return None
+    return _try(
+        lambda: c("iam").get_role_policy(RoleName=role, PolicyName=name) and f"{role}:{name}"
+    )
+
+
+def _iam_policy(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    if not name:
+        return None
+    for page in c("iam").get_paginator("list_policies").paginate(Scope="Local"):
+        for pol in page["Policies"]:
+            if pol["PolicyName"] == name:
+                return str(pol["Arn"])
+    return None
+
+
+def _iam_attachment(c: Clients, a: dict[str, Any]) -> str | None:
+    role, arn = a.get("role"), a.get("policy_arn")
+    if not (role and arn):
+        return None
+
+    def find() -> str | None:
+        pols = c("iam").list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        return f"{role}/{arn}" if any(p["PolicyArn"] == arn for p in pols) else None
+
+    return _try(find)
+
+
+def _log_group(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    if not name:
+        return None
+    groups = c("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    return name if any(g["logGroupName"] == name for g in groups) else None
+
+
+def _ssm_parameter(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    return _try(lambda: c("ssm").get_parameter(Name=name) and name) if name else None
+
+
+def _dynamodb_table(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    return _try(lambda: c("dynamodb").describe_table(TableName=name) and name) if name else None
+
+
+def _lambda_function(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("function_name")
+    return _try(lambda: c("lambda").get_function(FunctionName=name) and name) if name else None
+
+
+def _sqs_queue(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    return _try(lambda: str(c("sqs").get_queue_url(QueueName=name)["QueueUrl"])) if name else None
+
+
+def _event_rule(c: Clients, a: dict[str, Any]) -> str | None:
+    name, bus = a.get("name"), a.get("event_bus_name") or "default"
+    if not name:
+        return None
+    import_id = name if bus == "default" else f"{bus}/{name}"
+    return _try(lambda: c("events").describe_rule(Name=name, EventBusName=bus) and import_id)
+
+
+def _dashboard(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("dashboard_name")
+    if not name:
+        return None
+    entries = c("cloudwatch").list_dashboards(DashboardNamePrefix=name)["DashboardEntries"]
+    return name if any(d["DashboardName"] == name for d in entries) else None
+
+
+def _alarm(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("alarm_name")
+    if not name:
+        return None
+    return name if c("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"] else None
+
+
+def _sns_topic(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    if not name:
+        return None
+    for page in c("sns").get_paginator("list_topics").paginate():
+        for t in page["Topics"]:
+            if str(t["TopicArn"]).rsplit(":", 1)[-1] == name:
+                return str(t["TopicArn"])
+    return None
+
+
+def _kms_alias(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    if not name:
+        return None
+    for page in c("kms").get_paginator("list_aliases").paginate():
+        if any(al["AliasName"] == name for al in page["Aliases"]):
+            return str(name)
+    return None
+
+
+def _launch_template(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    if not name:
+        return None
+
+    def find() -> str | None:
+        lts = c("ec2").describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"]
+        return str(lts[0]["LaunchTemplateId"]) if lts else None
+
+    return _try(find)
+
+
+def _asg(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    if not name:
+        return None
+    groups = c("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+    return name if groups["AutoScalingGroups"] else None
+
+
+# ---- lookups by the fleet's tags (EC2) -----------------------------------------------------
+def _tag_filters(a: dict[str, Any]) -> list[dict[str, Any]] | None:
+    tags = a.get("tags") or a.get("tags_all") or {}
+    if not tags.get(FLEET_TAG) or not tags.get("Name"):
+        return None
+    return [
+        {"Name": f"tag:{FLEET_TAG}", "Values": [tags[FLEET_TAG]]},
+        {"Name": "tag:Name", "Values": [tags["Name"]]},
+    ]
+
+
+def _by_tags(call: str, key: str, id_key: str, states: tuple[str, ...] = ()) -> Lookup:
+    def lookup(c: Clients, a: dict[str, Any]) -> str | None:
+        filters = _tag_filters(a)
+        if filters is None:
+            return None
+        found = getattr(c("ec2"), call)(Filters=filters)[key]
+        if key == "Reservations":
+            found = [i for r in found for i in r["Instances"]]
+        if states:
+            found = [f for f in found if _state(f) in states]
+        return str(found[0][id_key]) if len(found) == 1 else None
+
+    return lookup
+
+
+def _state(item: dict[str, Any]) -> str:
+    state = item.get("State")
+    if isinstance(state, dict):
+        return str(state.get("Name", ""))
+    return str(state or "available")
+
+
+LOOKUPS: dict[str, Lookup] = {
+    "aws_iam_role": _iam_role,
+    "aws_iam_instance_profile": _iam_profile,
+    "aws_iam_role_policy": _iam_role_policy,
+    "aws_iam_policy": _iam_policy,
+    "aws_iam_role_policy_attachment": _iam_attachment,
+    "aws_cloudwatch_log_group": _log_group,
+    "aws_ssm_parameter": _ssm_parameter,
+    "aws_dynamodb_table": _dynamodb_table,
+    "aws_lambda_function": _lambda_function,
+    "aws_sqs_queue": _sqs_queue,
+    "aws_cloudwatch_event_rule": _event_rule,
+    "aws_cloudwatch_dashboard": _dashboard,
+    "aws_cloudwatch_metric_alarm": _alarm,
+    "aws_sns_topic": _sns_topic,
+    "aws_kms_alias": _kms_alias,
+    "aws_launch_template": _launch_template,
+    "aws_autoscaling_group": _asg,
+    "aws_vpc": _by_tags("describe_vpcs", "Vpcs", "VpcId"),
+    "aws_subnet": _by_tags("describe_subnets", "Subnets", "SubnetId"),
+    "aws_internet_gateway": _by_tags(
+        "describe_internet_gateways", "InternetGateways", "InternetGatewayId"
+    ),
+    "aws_nat_gateway": _by_tags(
+        "describe_nat_gateways", "NatGateways", "NatGatewayId", ("pending", "available")
+    ),
+    "aws_eip": _by_tags("describe_addresses", "Addresses", "AllocationId"),
+    "aws_route_table": _by_tags("describe_route_tables", "RouteTables", "RouteTableId"),
+    "aws_security_group": _by_tags("describe_security_groups", "SecurityGroups", "GroupId"),
+    "aws_vpc_endpoint": _by_tags(
+        "describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId", ("pending", "available")
+    ),
+    "aws_instance": _by_tags(
+        "describe_instances", "Reservations", "InstanceId", ("pending", "running", "stopped")
+    ),
+}
+
+
+def planned_creates(plan_json: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    for rc in plan_json.get("resource_changes", []):
+        if rc.get("mode") == "managed" and rc.get("change", {}).get("actions") == ["create"]:
+            yield rc
+
+
+def find_orphans(plan_json: dict[str, Any], clients: Clients) -> tuple[list[Orphan], list[str]]:
+    """Planned creates that already exist in AWS, and the errors of lookups that failed."""
+    orphans: list[Orphan] = []
+    errors: list[str] = []
+    for rc in planned_creates(plan_json):
+        lookup = LOOKUPS.get(str(rc.get("type")))
+        if lookup is None:
+            continue
+        after = rc.get("change", {}).get("after") or {}
+        try:
+            found = lookup(clients, after)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            errors.append(f"{rc['address']}: {exc}")
+            continue
+        if found:
+            orphans.append(Orphan(str(rc["address"]), str(rc["type"]), found))
+    return orphans, errors
+
+
+def import_blocks(orphans: Iterable[Orphan]) -> str:
+    """Terraform `import` blocks (root module) for the orphans."""
+    out = ["# Written by runnerfleet: resources found in AWS but missing from the state."]
+    for o in orphans:
+        out += ["import {", f"  to = {o.address}", f"  id = {json.dumps(o.import_id)}", "}"]
+    return "\n".join(out) + "\n"
+
+
+def import_command(orphan: Orphan, stack_dir: str, var_file: str) -> str:
+    """The exact command a person runs to import one orphan by hand."""
+    return (
+        f"terraform -chdir={shlex.quote(stack_dir)} import -var-file={shlex.quote(var_file)} "
+        f"{shlex.quote(orphan.address)} {shlex.quote(orphan.import_id)}"
+    )
