@@ -298,7 +298,8 @@ def configure_cmd(
     token = f"/{cfg.name}/github/token"
     stale_token = _parameter_exists(env.ssm, token)
     paste = {
-        "Webhook URL": env.webhook_url or "(after `runnerfleet up`: the webhook_url output)",
+        "Webhook URL": env.webhook_url
+        or "none yet: after `runnerfleet up`, the webhook_url in `runnerfleet status`",
         "Webhook secret": f"the contents of {webhook_secret_file}",
     }
     if as_json:
@@ -318,12 +319,13 @@ def configure_cmd(
     granted = ", ".join(f"{k}: {v}" for k, v in sorted(check.permissions.items()))
     out.print(f"GitHub: installation {installation_id} on {check.account} grants {granted}")
     out.print(f"stored in SSM ({env.label}): " + ", ".join(names))
-    out.print("Paste into the App's settings (General > Webhook), then Save changes:")
+    out.print("Paste into the App's settings (General > Webhook), tick Active, Save changes:")
     for field, value in paste.items():
         out.print(f"  {field}: {value}")
+    key_param = parameter_names(cfg.name)["private-key"]
     out.print(
-        f"Then delete {webhook_secret_file}. Keys: {parameter_names(cfg.name)['private-key']}"
-        " is read only by the control plane; delete the .pem from your disk."
+        f"Then delete {webhook_secret_file} and the .pem: the key is in {key_param}, "
+        "which only the control plane reads."
     )
     if stale_token:
         out.print(
