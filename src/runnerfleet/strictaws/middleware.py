@@ -123,8 +123,8 @@ class StrictAws:
     def _forward(
         self, environ: dict[str, Any], start_response: StartResponse, service: str | None
     ) -> Iterable[bytes]:
-        """moto's answer; its IAM refusals rewritten in the JSON services' error format."""
-        if service is None or not wire.json_protocol(service):
+        """moto's answer; its IAM refusals rewritten as the service writes them (wire)."""
+        if service is None or not wire.rewrites_auth_errors(service):
             return self.app(environ, start_response)
         held: list[Any] = []
 

@@ -28,7 +28,7 @@ _LAMBDA_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
     ("PUT", re.compile(r"^/2017-10-31/functions/([^/]+)/concurrency/?$"), "PutFunctionConcurrency"),
 )
-PROTOCOLS = {"autoscaling": "query", "lambda": "rest-json"} | dict.fromkeys(
+PROTOCOLS = {"autoscaling": "query", "lambda": "rest-json", "ec2": "ec2"} | dict.fromkeys(
     ("ssm", "dynamodb", "sqs", "events", "kms", "logs", "secretsmanager", "ecr"), "json"
 )
 _XML_ERROR = re.compile(rb"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", re.S)
@@ -117,6 +117,13 @@ def error_response(service: str, refusal: Refusal) -> tuple[int, list[tuple[str,
             ("x-amzn-RequestId", rid),
             ("x-amzn-ErrorType", refusal.code),
         ]
+    elif protocol == "ec2":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>{_xml(refusal.code)}</Code><Message>{_xml(refusal.message)}</Message>"
+            f"</Error></Errors><RequestID>{rid}</RequestID></Response>"
+        ).encode()
+        headers = [("Content-Type", "text/xml;charset=UTF-8")]
     else:
         body = (
             f'<ErrorResponse xmlns="{AUTOSCALING_NS}"><Error><Type>Sender</Type>'
@@ -127,8 +134,9 @@ def error_response(service: str, refusal: Refusal) -> tuple[int, list[tuple[str,
     return refusal.status, headers, body
 
 
-def json_protocol(service: str | None) -> bool:
-    return PROTOCOLS.get(service or "") in ("json", "rest-json")
+def rewrites_auth_errors(service: str | None) -> bool:
+    """Whether moto's IAM refusals for `service` need AWS's own error format or code."""
+    return PROTOCOLS.get(service or "") in ("json", "rest-json", "ec2")
 
 
 def rewrite_auth_error(
@@ -136,8 +144,9 @@ def rewrite_auth_error(
 ) -> tuple[int, list[tuple[str, str]], bytes] | None:
     """moto writes its IAM errors in XML for every service; JSON services answer in JSON.
 
-    AWS's JSON services call the policy refusal `AccessDeniedException`; the key and signature
-    errors keep their names (InvalidClientTokenId, SignatureDoesNotMatch, ...).
+    AWS's JSON services call the policy refusal `AccessDeniedException`, EC2 calls it
+    `UnauthorizedOperation` ("You are not authorized to perform this operation. User: ...");
+    the key and signature errors keep their names (InvalidClientTokenId, AuthFailure, ...).
     """
     match = _XML_ERROR.search(body)
     if match is None:
@@ -145,7 +154,12 @@ def rewrite_auth_error(
     code = match.group(1).decode()
     message = match.group(2).decode().replace("&lt;", "<").replace("&gt;", ">")
     message = message.replace("&quot;", '"').replace("&amp;", "&")
-    if code == "AccessDenied":
+    if PROTOCOLS.get(service) == "ec2":
+        if code != "AccessDenied":
+            return None  # moto writes AuthFailure in EC2's shape already
+        code = "UnauthorizedOperation"
+        message = f"You are not authorized to perform this operation. {message}"
+    elif code == "AccessDenied":
         code = "AccessDeniedException"
     return error_response(service, Refusal(code, message, status))
 

@@ -114,8 +114,15 @@ def test_services_assume_only_roles_that_trust_them(admin: boto3.Session, endpoi
     )
     creds = assume(host["Role"]["Arn"], endpoint=endpoint, service=EC2, session_name="i-0abc")
     _as(creds).client("ec2", endpoint_url=endpoint).describe_instances()
-    code, _, _ = error_of(lambda: _as(creds).client("ec2", endpoint_url=endpoint).describe_vpcs())
-    assert code in ("UnauthorizedOperation", "AccessDenied")
+    code, message, status = error_of(
+        lambda: _as(creds).client("ec2", endpoint_url=endpoint).describe_vpcs()
+    )
+    assert (code, status) == ("UnauthorizedOperation", 403)
+    assert message == (
+        "You are not authorized to perform this operation. User: "
+        "arn:aws:sts::123456789012:assumed-role/iam-host/i-0abc is not authorized to perform: "
+        "ec2:DescribeVpcs"
+    )
 
 
 def test_signed_lambda_reads_pass_the_signature_check(admin: boto3.Session, endpoint: str) -> None:
