@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ class Project:
     """A temporary project folder with its own runnerfleet.toml and sandbox."""
 
     root: Path
+    env: dict[str, str] = field(default_factory=dict)  # extra variables, e.g. the sandbox clock
 
     def write_config(self, text: str) -> None:
         (self.root / "runnerfleet.toml").write_text(text)
@@ -27,6 +28,7 @@ class Project:
         env["AWS_CONFIG_FILE"] = str(self.root / "no-aws-config")
         env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.root / "no-aws-credentials")
         env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env.update(self.env)
         return subprocess.run(
             [sys.executable, "-m", "runnerfleet.cli", *args],
             cwd=self.root,

@@ -6,8 +6,11 @@ is started by runnerfleet.sandbox (recorded in sandbox.json as `runtime`) and st
 
 - the function URL on 127.0.0.1:P (the GitHub emulator delivers its webhooks there),
 - a worker per Lambda function (runnerfleet.sandboxrt.lambdas),
-- EventBridge: EC2 instance state changes (watched in the AWS emulator) and schedules,
-  delivered to the rules' targets; SQS event-source mappings,
+- EventBridge: EC2 instance state changes (watched in the AWS emulator), Auto Scaling
+  lifecycle actions of groups with hooks (launching when a group's instance appears,
+  terminating when it goes; their tokens are made active in the strict emulator so that
+  CompleteLifecycleAction succeeds as in AWS) and schedules, delivered to the rules' targets;
+  SQS event-source mappings,
 - a simulated host per running runner instance (runnerfleet.sandboxrt.hosts).
 
 The control port serves `POST /reload` (re-read `runtime/stack.json`, written by each `up`
@@ -89,6 +92,7 @@ class Supervisor:
         self.scheduler: Scheduler | None = None
         self.poller: SqsPoller | None = None
         self.pending: list[dict[str, Any]] = []
+        self._groups: dict[str, str] = {}  # instance id -> its Auto Scaling group
         self.hosts = HostFleet(
             workdir=home / "runtime" / "hosts", region=self.region, endpoint=self.endpoint,
             admin=self.admin, clock=self.clock,
@@ -179,6 +183,40 @@ class Supervisor:
                 self.bus.put(event)
         self.hosts.on_state(instance_id, state, tags)
 
+    def _lifecycle(self, instance_id: str, transition: str) -> None:
+        """Auto Scaling's lifecycle action for an instance of a group with a hook for
+        `transition`: made active in the strict emulator (so its token can be completed, as
+        in AWS) and announced on the bus in EventBridge's shape."""
+        from runnerfleet.sandboxrt.triggers import lifecycle_event
+        from runnerfleet.strictaws import register_lifecycle_action
+
+        asg = self.admin("autoscaling")
+        try:
+            found = asg.describe_auto_scaling_instances(InstanceIds=[instance_id])
+            groups = [i["AutoScalingGroupName"] for i in found.get("AutoScalingInstances", [])]
+            group = groups[0] if groups else self._groups.get(instance_id)
+            if not group:
+                return
+            self._groups[instance_id] = group
+            hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]
+            for hook in hooks:
+                if hook["LifecycleTransition"] != transition:
+                    continue
+                token = register_lifecycle_action(
+                    self.endpoint, group, hook["LifecycleHookName"], instance_id
+                )
+                event = lifecycle_event(
+                    group, hook["LifecycleHookName"], instance_id, transition, token,
+                    hook.get("NotificationMetadata"), account=self.account, region=self.region,
+                )  # fmt: skip
+                with self._lock:
+                    if not self.stack.rules:
+                        self.pending.append(event)
+                    else:
+                        self.bus.put(event)
+        except Exception as exc:
+            log.warning("lifecycle %s %s: %s", transition, instance_id, exc)
+
     def watch_ec2(self) -> None:
         known: dict[str, str] = {}
         ec2 = self.admin("ec2")
@@ -206,6 +244,10 @@ class Supervisor:
                     steps = list(order[start : stop + 1]) or [state]
                     if before is None and state in ("shutting-down", "terminated"):
                         steps = []  # gone before we ever saw it: nothing to announce
+                if before is None and state in ("pending", "running"):
+                    self._lifecycle(iid, "autoscaling:EC2_INSTANCE_LAUNCHING")
+                if before in ("pending", "running") and state in ("shutting-down", "terminated"):
+                    self._lifecycle(iid, "autoscaling:EC2_INSTANCE_TERMINATING")
                 for step in steps:
                     self._emit(iid, step, tags)
                 known[iid] = state

@@ -106,6 +106,35 @@ def ec2_state_event(instance_id: str, state: str, *, account: str, region: str) 
     )
 
 
+LIFECYCLE_DETAIL_TYPES = {
+    "autoscaling:EC2_INSTANCE_LAUNCHING": "EC2 Instance-launch Lifecycle Action",
+    "autoscaling:EC2_INSTANCE_TERMINATING": "EC2 Instance-terminate Lifecycle Action",
+}
+
+
+def lifecycle_event(
+    group: str, hook: str, instance_id: str, transition: str, token: str,
+    metadata: str | None = None, *, account: str, region: str,
+) -> dict[str, Any]:  # fmt: skip
+    """An Auto Scaling lifecycle action as EventBridge delivers it."""
+    detail: dict[str, Any] = {
+        "LifecycleActionToken": token,
+        "AutoScalingGroupName": group,
+        "LifecycleHookName": hook,
+        "EC2InstanceId": instance_id,
+        "LifecycleTransition": transition,
+        "Origin": "EC2" if transition.endswith("LAUNCHING") else "AutoScalingGroup",
+        "Destination": "AutoScalingGroup" if transition.endswith("LAUNCHING") else "EC2",
+    }
+    if metadata:
+        detail["NotificationMetadata"] = metadata
+    arn = f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{group}"
+    return envelope(
+        LIFECYCLE_DETAIL_TYPES[transition], "aws.autoscaling", detail,
+        account=account, region=region, resources=[arn],
+    )  # fmt: skip
+
+
 def scheduled_event(rule_arn: str, *, account: str, region: str) -> dict[str, Any]:
     return envelope(
         "Scheduled Event", "aws.events", {}, account=account, region=region, resources=[rule_arn]

@@ -1,0 +1,214 @@
+"""End to end: jobs run in the sandbox as they would on AWS, with no step after `up`.
+
+`up` in autoscaled mode with two pools (different labels, min 0). Jobs queued in the GitHub
+emulator are delivered as webhooks to the webhook function's URL; the functions run from the
+deployed zip under Python 3.12 with their roles' credentials; EC2 state changes reach the
+registrar through EventBridge; simulated hosts boot and their runners take the jobs; ephemeral
+runners end their instances and the reconcile schedule scales in. The clock runs 10x (the
+schedules, the host boot model and the jobs' durations), so the test stays within minutes.
+
+Timings are printed (queue -> start p50/p95, last completion -> pools at their minimum), never
+asserted. Waits poll the emulators' state (an event), with a deadline that only bounds a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sandbox_project import Project
+
+from runnerfleet.github.emulator import EmulatorControl
+
+pytestmark = [pytest.mark.terraform, pytest.mark.emulator]
+
+NAME = "e2e-jobs"
+CONFIG = f"""
+name = "{NAME}"
+[runners]
+mode = "autoscaled"
+ephemeral = true
+[[runners.pools]]
+name = "small"
+labels = ["small"]
+min_size = 0
+max_size = 4
+[[runners.pools]]
+name = "large"
+labels = ["large"]
+min_size = 0
+max_size = 4
+"""
+CLOCK = {"RUNNERFLEET_SANDBOX_CLOCK": "10", "RUNNERFLEET_SANDBOX_BOOT_SECONDS": "20"}
+OWNER, REPO = "example-org", "app"
+
+
+def wait_for(
+    what: str, check: Callable[[], bool], deadline_s: float, log: Callable[[], str]
+) -> None:
+    """Poll `check` (the emulators' state) until it holds; the deadline only bounds a hang."""
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {deadline_s:.0f} s; log tail:\n{log()}")
+        time.sleep(0.5)
+
+
+def control_log(project: Project) -> str:
+    path = project.root / ".runnerfleet" / "control-plane.log"
+    return path.read_text(errors="replace")[-6000:] if path.exists() else "(no log)"
+
+
+def queue(project: Project, labels: str, count: int, duration: str = "20s") -> list[int]:
+    out = project.run_json(
+        "sandbox", "queue", "--labels", labels, "--count", str(count), "--duration", duration
+    )
+    return [int(i) for i in out["queued"]]
+
+
+def jobs_by_id(project: Project) -> dict[int, dict[str, Any]]:
+    return {int(j["id"]): j for j in project.run_json("jobs")["jobs"]}
+
+
+def fleet_instances(project: Project) -> list[str]:
+    ec2 = project.sandbox.client("ec2")
+    found = ec2.describe_instances(
+        Filters=[
+            {"Name": "tag:runnerfleet:fleet", "Values": [NAME]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "shutting-down"]},
+        ]
+    )
+    return [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]]
+
+
+def at_minimum(project: Project) -> bool:
+    groups = project.sandbox.client("autoscaling").describe_auto_scaling_groups()
+    mine = [g for g in groups["AutoScalingGroups"] if g["AutoScalingGroupName"].startswith(NAME)]
+    return (
+        len(mine) == 2
+        and all(g["DesiredCapacity"] == g["MinSize"] == 0 and not g["Instances"] for g in mine)
+        and not fleet_instances(project)
+    )
+
+
+def registration_parameters(project: Project) -> list[str]:
+    ssm = project.sandbox.client("ssm")
+    pages = ssm.get_paginator("get_parameters_by_path").paginate(Path=f"/{NAME}/runners")
+    return [p["Name"] for page in pages for p in page["Parameters"]]
+
+
+def fleet_runners(project: Project) -> list[str]:
+    github = EmulatorControl(project.sandbox.github_info()["url"])
+    return [r.name for r in github.runners(OWNER) if r.name.startswith(f"{NAME}-")]
+
+
+def run_round(project: Project, label: str) -> dict[int, dict[str, Any]]:
+    """Queue 15+15 matching jobs and 5 that match no pool; wait until the 30 completed and
+    the pools are back at their minimum; check nothing is left behind; print timings."""
+    small = queue(project, "self-hosted,small", 15)
+    large = queue(project, "self-hosted,large", 15)
+    stray = queue(project, "self-hosted,gpu", 5)
+    ours = set(small) | set(large)
+
+    def all_done() -> bool:
+        jobs = jobs_by_id(project)
+        return all(jobs[i]["status"] == "completed" for i in ours)
+
+    wait_for(f"{label}: 30 jobs completing", all_done, 600, lambda: control_log(project))
+    done_at = time.time()
+    wait_for(f"{label}: pools back at min 0", lambda: at_minimum(project), 600,
+             lambda: control_log(project))  # fmt: skip
+    scaled_in = time.time()
+
+    jobs = jobs_by_id(project)
+    for i in stray:  # no pool has their labels: they stay queued and say so
+        assert jobs[i]["status"] == "queued", jobs[i]
+        assert jobs[i]["pool"] is None
+        assert jobs[i]["reason"].startswith("no pool has its labels"), jobs[i]
+    for i in small:
+        assert jobs[i]["pool"] == "small" and jobs[i]["conclusion"] == "success", jobs[i]
+    for i in large:
+        assert jobs[i]["pool"] == "large" and jobs[i]["conclusion"] == "success", jobs[i]
+    runners = [jobs[i]["runner"] for i in ours]
+    assert all(runners), "a completed job has no runner"
+    assert len(set(runners)) == len(runners), "a runner ran two jobs (ephemeral runners run one)"
+    assert fleet_instances(project) == []
+    assert fleet_runners(project) == []
+    assert registration_parameters(project) == []
+
+    waits = sorted(jobs[i]["started_at"] - jobs[i]["queued_at"] for i in ours)
+    p95 = waits[min(len(waits) - 1, round(0.95 * (len(waits) - 1)))]
+    print(json.dumps({
+        "round": label, "jobs": len(ours),
+        "queue_to_start_p50_s": round(statistics.median(waits), 2),
+        "queue_to_start_p95_s": round(p95, 2),
+        "last_completion_to_min_s": round(scaled_in - done_at, 2),
+        "clock_factor": float(CLOCK["RUNNERFLEET_SANDBOX_CLOCK"]),
+    }))  # fmt: skip
+    return jobs
+
+
+def test_jobs_run_end_to_end_and_survive_lost_and_repeated_webhooks(tmp_path: Any) -> None:
+    from runnerfleet.sandbox import Sandbox
+
+    project = Project(tmp_path, env=dict(CLOCK))
+    try:
+        project.write_config(CONFIG)
+        up = project.run("up", "--json")
+        assert up.returncode == 0, up.stderr[-4000:]
+
+        run_round(project, "clean")
+
+        # 30% of the deliveries lost, 10% delivered twice: the reconcile schedule catches up,
+        # the job table and the delivery ids keep one runner per job.
+        project.sandbox.set_delivery_faults(drop=0.3, duplicate=0.1, seed=7)
+        run_round(project, "faults")
+        status = project.sandbox.runtime_status()
+        assert status["deliveries"]["dropped"] > 0 and status["deliveries"]["duplicated"] > 0
+    finally:
+        Sandbox(tmp_path / ".runnerfleet").stop()
+
+
+def test_a_missing_permission_fails_with_access_denied_naming_it(tmp_path: Any) -> None:
+    """Take autoscaling:SetDesiredCapacity out of the webhook role: the webhook function's
+    scale-out is refused by IAM, as in AWS, and the log names the action."""
+    from runnerfleet.sandbox import Sandbox
+
+    project = Project(tmp_path, env=dict(CLOCK))
+    try:
+        project.write_config(CONFIG)
+        up = project.run("up", "--json")
+        assert up.returncode == 0, up.stderr[-4000:]
+        iam = project.sandbox.client("iam")
+        role = f"{NAME}-webhook"
+        (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        removed = 0
+        for stmt in doc["Statement"]:
+            actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+            kept = [a for a in actions if a != "autoscaling:SetDesiredCapacity"]
+            removed += len(actions) - len(kept)
+            stmt["Action"] = kept or ["autoscaling:DescribeAutoScalingGroups"]
+        assert removed == 1, doc
+        iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(doc))
+        # A new `up` reloads the runtime; here the worker is restarted by reloading it, so the
+        # function gets fresh credentials under the changed policy (IAM is evaluated per call
+        # either way).
+        project.sandbox.runtime_call("POST", "/reload")
+
+        queue(project, "self-hosted,small", 1)
+
+        def denied() -> bool:
+            log = control_log(project)
+            return "AccessDenied" in log and "autoscaling:SetDesiredCapacity" in log
+
+        wait_for("AccessDenied in the webhook's log", denied, 120, lambda: control_log(project))
+        groups = project.sandbox.client("autoscaling").describe_auto_scaling_groups()
+        assert all(g["DesiredCapacity"] == 0 for g in groups["AutoScalingGroups"])
+    finally:
+        Sandbox(tmp_path / ".runnerfleet").stop()
