@@ -115,7 +115,7 @@ API_VERSION = "2022-11-28"
 PER_PAGE = 100
 # Not RUNNERFLEET_*: config.py reads every RUNNERFLEET_* variable as a fleet setting.
 VALIDATE_ENV = "RFLEET_GITHUB_SPEC_VALIDATE"
-ETAG_CACHE_SIZE = 512
+ETAG_CACHE_SIZE = 4096  # pages: 50 of runners at 5,000, plus runs and jobs per repository
 DEFAULT_GROUP_ID = 1  # every organization's "Default" runner group; repository runners' group
 log = logging.getLogger(__name__)
 

@@ -53,6 +53,12 @@ def test_304s_cost_no_rate_limit(client: GitHubClient, emulator: GitHubEmulator)
         client.list_runners("acme")
     assert bucket.used == used
     assert client.stats().not_modified[RUNNERS] == 5
+    assert emulator.call_counts()[RUNNERS] == 6
+    assert emulator.call_counts(not_modified=False)[RUNNERS] == 1
+    from runnerfleet.github.emulator import EmulatorControl
+
+    with EmulatorControl(emulator.url) as control:
+        assert control.counted_calls()[RUNNERS] == 1
 
 
 def test_stats_keys_are_table_endpoints(client: GitHubClient, emulator: GitHubEmulator) -> None:

@@ -169,7 +169,9 @@ class PrivateApi:
 
     def requests(self, req: Request) -> Reply:
         log = [{"method": m, "path": t, "status": s} for m, t, s in list(self.emu.request_log)]
-        return Reply(200, {"requests": log, "counts": self.emu.call_counts()})
+        counts = self.emu.call_counts()
+        counted = self.emu.call_counts(not_modified=False)
+        return Reply(200, {"requests": log, "counts": counts, "counted": counted})
 
     def add_fault(self, req: Request) -> Reply:
         b = dict(req.body or {})

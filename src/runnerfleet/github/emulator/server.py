@@ -260,9 +260,15 @@ class GitHubEmulator:
         with self.world.lock:
             return self.api.job_body(self.world.jobs[job_id])
 
-    def call_counts(self) -> dict[str, int]:
+    def call_counts(self, *, not_modified: bool = True) -> dict[str, int]:
+        """Requests by "METHOD /template"; `not_modified=False` leaves out the 304 answers
+        (which GitHub does not count against the rate limit)."""
         with self._log_lock:
-            return dict(Counter(f"{m} {t}" for m, t, _ in self.request_log))
+            return dict(
+                Counter(
+                    f"{m} {t}" for m, t, status in self.request_log if not_modified or status != 304
+                )
+            )
 
     def inject(self, path_glob: str, kind: str, times: int = 1, **params: Any) -> None:
         method = params.pop("method", None)
