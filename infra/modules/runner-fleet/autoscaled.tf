@@ -105,6 +105,9 @@ resource "aws_autoscaling_group" "pool" {
     # Desired capacity belongs to the control plane (queue depth) and to the scaling policies.
     ignore_changes = [desired_capacity]
   }
+
+  # The hosts install the agent from the artifacts bucket as they boot.
+  depends_on = [aws_s3_object.agent, aws_iam_role_policy.runner]
 }
 
 resource "aws_autoscaling_lifecycle_hook" "launch" {

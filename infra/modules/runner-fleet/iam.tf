@@ -1,7 +1,14 @@
 # The runner hosts' IAM role: ECR pull, writes to the fleet's own log groups, S3 objects of
-# the configured buckets, the host's one-shot registration parameter, the CloudWatch agent
-# configuration, self-tagging and self-termination within the fleet, and Session Manager.
-# Resource "*" only where the action has no resource-level permissions (listed below).
+# the configured buckets, the agent artifact, the host's OWN one-shot registration parameter,
+# the CloudWatch agent configuration, tagging and terminating ITSELF, leaving and reporting to
+# the fleet's Auto Scaling groups, and Session Manager. Resource "*" only where the action has
+# no resource-level permissions (listed below).
+#
+# "Itself" uses ec2:SourceInstanceARN, which AWS sets on every request signed with an instance
+# profile's credentials (the ARN of the calling instance): EC2 actions compare it with the
+# target instance (${ec2:InstanceID}); SSM actions with the parameter's
+# runnerfleet:instance-id tag (${aws:ResourceTag/runnerfleet:instance-id}), which the registrar
+# writes. A parameter without that tag is readable by no host.
 
 data "aws_partition" "current" {}
 
@@ -77,11 +84,25 @@ data "aws_iam_policy_document" "runner" {
     }
   }
 
-  # The host reads its one-shot registration (JIT config or token) and deletes it.
+  # The host reads its one-shot registration (JIT config or token) and deletes it: only the
+  # parameter tagged with its own instance id.
   statement {
     sid       = "OwnRegistrationParameter"
     actions   = ["ssm:GetParameter", "ssm:DeleteParameter"]
-    resources = ["${local.parameter_arn_prefix}/${var.name}/runners/*"]
+    resources = ["${local.parameter_arn_prefix}/${var.name}/runners/i-*"]
+
+    condition {
+      test     = "ArnLike"
+      variable = "ec2:SourceInstanceARN"
+      values   = ["arn:${local.partition}:ec2:*:${local.account}:instance/$${aws:ResourceTag/runnerfleet:instance-id}"]
+    }
+  }
+
+  # The agent artifact that runnerfleet up uploaded (artifacts.tf), nothing else of the bucket.
+  statement {
+    sid       = "AgentArtifact"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/agent/*"]
   }
 
   statement {
@@ -103,18 +124,31 @@ data "aws_iam_policy_document" "runner" {
     }
   }
 
-  # ec2:DescribeInstances / ec2:DescribeTags have no resource-level permissions.
+  # ec2:DescribeInstances / ec2:DescribeTags and the Auto Scaling describe calls have no
+  # resource-level permissions.
   statement {
-    sid       = "DescribeInstances"
-    actions   = ["ec2:DescribeInstances", "ec2:DescribeTags"]
+    sid = "Describe"
+    actions = [
+      "ec2:DescribeInstances",
+      "ec2:DescribeTags",
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+    ]
     resources = ["*"]
   }
 
-  # The agent tags its own instance with its state and GitHub runner id.
+  # The agent tags its own instance with its state, the failing bootstrap step and its GitHub
+  # runner id: only itself, only those keys.
   statement {
-    sid       = "TagFleetInstances"
+    sid       = "TagSelf"
     actions   = ["ec2:CreateTags"]
     resources = ["arn:${local.partition}:ec2:*:${local.account}:instance/*"]
+
+    condition {
+      test     = "ArnLike"
+      variable = "ec2:SourceInstanceARN"
+      values   = ["arn:${local.partition}:ec2:*:${local.account}:instance/$${ec2:InstanceID}"]
+    }
 
     condition {
       test     = "StringEquals"
@@ -125,15 +159,21 @@ data "aws_iam_policy_document" "runner" {
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "aws:TagKeys"
-      values   = ["runnerfleet:agent-state", "runnerfleet:github-runner-id"]
+      values   = ["runnerfleet:agent-state", "runnerfleet:agent-detail", "runnerfleet:github-runner-id"]
     }
   }
 
-  # An ephemeral runner's host ends itself after its job.
+  # The agent's fallback when it has no Auto Scaling client: terminate itself, only itself.
   statement {
-    sid       = "TerminateFleetInstances"
+    sid       = "TerminateSelf"
     actions   = ["ec2:TerminateInstances"]
     resources = ["arn:${local.partition}:ec2:*:${local.account}:instance/*"]
+
+    condition {
+      test     = "ArnLike"
+      variable = "ec2:SourceInstanceARN"
+      values   = ["arn:${local.partition}:ec2:*:${local.account}:instance/$${ec2:InstanceID}"]
+    }
 
     condition {
       test     = "StringEquals"
@@ -142,10 +182,24 @@ data "aws_iam_policy_document" "runner" {
     }
   }
 
+  # Leaving the group after a job (TerminateInstanceInAutoScalingGroup, decrementing only
+  # above the minimum) and reporting a failed bootstrap (ABANDON the launch lifecycle action,
+  # or mark the instance Unhealthy). These act on the group: AWS has no condition key naming
+  # the instance of such a request, so they are limited to the fleet's own groups.
   statement {
-    sid       = "LeaveFleetAutoScalingGroups"
-    actions   = ["autoscaling:TerminateInstanceInAutoScalingGroup"]
+    sid = "FleetAutoScalingGroups"
+    actions = [
+      "autoscaling:TerminateInstanceInAutoScalingGroup",
+      "autoscaling:CompleteLifecycleAction",
+      "autoscaling:SetInstanceHealth",
+    ]
     resources = ["arn:${local.partition}:autoscaling:*:${local.account}:autoScalingGroup:*:autoScalingGroupName/${var.name}-*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/runnerfleet:fleet"
+      values   = [var.name]
+    }
   }
 }
 

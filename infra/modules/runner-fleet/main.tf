@@ -181,6 +181,7 @@ resource "aws_launch_template" "pool" {
 # ---- static mode: <name>-runner-01 .. NN ----------------------------------------------------
 
 resource "aws_instance" "runner" {
+  #checkov:skip=CKV_AWS_126:Detailed monitoring is opt-in (var.detailed_monitoring, $2.10 per instance-month): the CPU alarms use five-minute periods and status checks are one-minute at no charge.
   count = local.static ? var.runner_count : 0
 
   ami                         = local.ami_id
@@ -224,7 +225,11 @@ resource "aws_instance" "runner" {
     # Written at run time by the runnerfleet agent on the host and by the control plane.
     ignore_changes = [
       tags["runnerfleet:agent-state"],
+      tags["runnerfleet:agent-detail"],
       tags["runnerfleet:github-runner-id"],
     ]
   }
+
+  # The hosts install the agent from the artifacts bucket as they boot.
+  depends_on = [aws_s3_object.agent, aws_iam_role_policy.runner]
 }

@@ -67,3 +67,18 @@ output "lifecycle_event_rule_arn" {
   description = "Autoscaled mode: ARN of the lifecycle EventBridge rule (null in static mode)."
   value       = one(aws_cloudwatch_event_rule.lifecycle[*].arn)
 }
+
+output "artifacts_bucket_name" {
+  description = "The fleet's artifacts bucket (<name>-artifacts-<account>), holding the agent artifact under agent/."
+  value       = aws_s3_bucket.artifacts.bucket
+}
+
+output "artifacts_bucket_arn" {
+  description = "ARN of the fleet's artifacts bucket."
+  value       = aws_s3_bucket.artifacts.arn
+}
+
+output "agent_artifact_key" {
+  description = "Object key of the uploaded agent artifact (null when none was given)."
+  value       = one(aws_s3_object.agent[*].key)
+}

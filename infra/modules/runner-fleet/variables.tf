@@ -159,9 +159,9 @@ variable "root_volume_kms_key_id" {
 }
 
 variable "detailed_monitoring" {
-  description = "One-minute EC2 metrics for the runners (faster CPU scaling; billed by AWS)."
+  description = "One-minute EC2 metrics for the runners (faster CPU scaling). Off by default: AWS bills it as 7 custom metrics, $2.10 per instance-month in us-east-1."
   type        = bool
-  default     = true
+  default     = false
 }
 
 # ---- runner software (recorded as instance tags; the user data carries the settings) ---
@@ -394,5 +394,61 @@ variable "termination_hook_timeout" {
   validation {
     condition     = var.termination_hook_timeout >= 30 && var.termination_hook_timeout <= 7200
     error_message = "termination_hook_timeout must be 30-7200 seconds."
+  }
+}
+
+# ---- the agent artifact (artifacts.tf) -------------------------------------------------
+
+variable "agent_artifact_path" {
+  description = "Local path of the agent artifact that `runnerfleet up` builds (runnerfleet.hostartifact); uploaded to the artifacts bucket as agent_artifact_key. null uploads nothing (the hosts then have no agent to install)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.agent_artifact_path == null || endswith(coalesce(var.agent_artifact_path, "-"), ".tar.gz")
+    error_message = "agent_artifact_path must be null or the path of the built runnerfleet-agent-*.tar.gz."
+  }
+}
+
+variable "agent_artifact_key" {
+  description = "Object key of the agent artifact in the artifacts bucket (agent/<file name>); required with agent_artifact_path."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.agent_artifact_key == null || can(regex("^agent/[A-Za-z0-9._-]+\\.tar\\.gz$", coalesce(var.agent_artifact_key, "-")))
+    error_message = "agent_artifact_key must be null or agent/<file name>.tar.gz (letters, digits, dots, underscores, hyphens)."
+  }
+
+  validation {
+    condition     = (var.agent_artifact_key == null) == (var.agent_artifact_path == null)
+    error_message = "agent_artifact_key and agent_artifact_path go together: set both (runnerfleet up does) or neither."
+  }
+}
+
+variable "agent_artifact_sha256" {
+  description = "SHA-256 (hex) of the agent artifact; the hosts refuse an artifact whose digest differs. Required with agent_artifact_path."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.agent_artifact_sha256 == null || can(regex("^[0-9a-f]{64}$", coalesce(var.agent_artifact_sha256, "-")))
+    error_message = "agent_artifact_sha256 must be null or 64 lowercase hex digits."
+  }
+
+  validation {
+    condition     = (var.agent_artifact_sha256 == null) == (var.agent_artifact_path == null)
+    error_message = "agent_artifact_sha256 and agent_artifact_path go together: set both (runnerfleet up does) or neither."
+  }
+}
+
+variable "artifacts_kms_key_arn" {
+  description = "ARN of a KMS key for the artifacts bucket (SSE-KMS); null uses SSE-S3. With a key, the runner role also needs kms:Decrypt on it (grant it in the key policy)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.artifacts_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", coalesce(var.artifacts_kms_key_arn, "-")))
+    error_message = "artifacts_kms_key_arn must be null or a KMS key ARN."
   }
 }

@@ -1,7 +1,8 @@
 # Runner hosts (owner: runner-fleet): security group, IAM, launch template(s), and either
 # runner_count static instances or one Auto Scaling group per pool. The hosts' cloud-init
 # user data is rendered here from infra/templates/ (one document per pool: the template
-# names the pool) and handed to the module.
+# names the pool) and handed to the module, with the agent artifact that `runnerfleet up`
+# built (uploaded by the module to the fleet's artifacts bucket, named by key and SHA-256).
 
 variable "runner_sha256" {
   description = "SHA-256 of the actions runner linux-x64 tarball of runner_version; null uses the checksum recorded for the known versions (runnerfleet.agent.runner_release.CHECKSUMS)."
@@ -11,6 +12,34 @@ variable "runner_sha256" {
   validation {
     condition     = var.runner_sha256 == null || can(regex("^[0-9a-f]{64}$", coalesce(var.runner_sha256, "-")))
     error_message = "runner_sha256 must be null or 64 lowercase hex digits (the checksum from the runner release notes)."
+  }
+}
+
+variable "agent_artifact_path" {
+  description = "Path of the agent artifact built by `runnerfleet up` (runnerfleet.hostartifact); uploaded to the fleet's artifacts bucket. null uploads none (hosts then refuse to boot their agent)."
+  type        = string
+  default     = null
+}
+
+variable "agent_artifact_key" {
+  description = "Object key of the agent artifact (agent/<file name>); set by `runnerfleet up` with agent_artifact_path."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.agent_artifact_key == null || can(regex("^agent/[A-Za-z0-9._-]+\\.tar\\.gz$", coalesce(var.agent_artifact_key, "-")))
+    error_message = "agent_artifact_key must be null or agent/<file name>.tar.gz."
+  }
+}
+
+variable "agent_artifact_sha256" {
+  description = "SHA-256 of the agent artifact; the user data names it and the hosts refuse any other digest."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.agent_artifact_sha256 == null || can(regex("^[0-9a-f]{64}$", coalesce(var.agent_artifact_sha256, "-")))
+    error_message = "agent_artifact_sha256 must be null or 64 lowercase hex digits."
   }
 }
 
@@ -32,6 +61,10 @@ locals {
     cloudwatch_config_parameter   = module.monitoring.cloudwatch_agent_config_parameter
     registration_parameter_prefix = "/${var.name}/runners"
     runner_name_prefix            = "${var.name}-runner"
+    agent_bucket                  = module.runner_fleet.artifacts_bucket_name
+    # Without a built artifact: placeholders no host accepts (runnerfleet.agent.userdata).
+    agent_key    = coalesce(var.agent_artifact_key, "agent/runnerfleet-agent-UNBUILT.tar.gz")
+    agent_sha256 = coalesce(var.agent_artifact_sha256, "0000000000000000000000000000000000000000000000000000000000000000")
   }
 
   default_labels = ["self-hosted", "linux", "x64"]
@@ -73,6 +106,10 @@ module "runner_fleet" {
 
   user_data      = local.static_user_data
   pool_user_data = local.pool_user_data
+
+  agent_artifact_path   = var.agent_artifact_path
+  agent_artifact_key    = var.agent_artifact_key
+  agent_artifact_sha256 = var.agent_artifact_sha256
 
   ssh_ingress_cidrs  = var.ssh_ingress_cidrs
   http_ingress_cidrs = var.http_ingress_cidrs
@@ -132,4 +169,9 @@ output "runner_autoscaling_group_names" {
 output "runner_lifecycle_event_rule_name" {
   description = "Autoscaled mode: EventBridge rule of the groups' lifecycle actions."
   value       = module.runner_fleet.lifecycle_event_rule_name
+}
+
+output "runner_artifacts_bucket" {
+  description = "The fleet's artifacts bucket (the agent artifact lives under agent/)."
+  value       = module.runner_fleet.artifacts_bucket_name
 }

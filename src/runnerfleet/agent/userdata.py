@@ -33,7 +33,21 @@ TEMPLATE_VARIABLES = (
     "cloudwatch_config_parameter",
     "registration_parameter_prefix",
     "runner_name_prefix",
+    "agent_bucket",
+    "agent_key",
+    "agent_sha256",
 )
+
+# `render user-data` without a built artifact: the key and digest `up` fills in. The digest
+# placeholder matches nothing, so a host booted from such a preview refuses the agent.
+UNBUILT_AGENT_KEY = "agent/runnerfleet-agent-UNBUILT.tar.gz"
+UNBUILT_AGENT_SHA256 = "0" * 64
+
+
+def artifacts_bucket_name(name: str, account_id: str) -> str:
+    """The fleet's artifacts bucket, as the runner-fleet module names it."""
+    return f"{name}-artifacts-{account_id}"
+
 
 _TOKEN_RE = re.compile(r"\$\$\{|%%\{|\$\{([^}]*)\}|%\{")
 _IDENT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
@@ -127,6 +141,9 @@ class HostSettings:
     cloudwatch_config_parameter: str
     registration_parameter_prefix: str
     runner_name_prefix: str
+    agent_bucket: str
+    agent_key: str
+    agent_sha256: str
 
     def variables(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in TEMPLATE_VARIABLES}
@@ -150,8 +167,13 @@ def settings_from_config(
     ephemeral: bool,
     app_image: str,
     pool: str = "static",
+    account_id: str = "ACCOUNT_ID",
+    agent_key: str = UNBUILT_AGENT_KEY,
+    agent_sha256: str = UNBUILT_AGENT_SHA256,
 ) -> HostSettings:
-    """The settings Terraform passes, derived from the fleet config (same naming rules)."""
+    """The settings Terraform passes, derived from the fleet config (same naming rules).
+    Without `agent_key`/`agent_sha256` (of `runnerfleet.hostartifact.Artifact`) the agent
+    artifact is named by placeholders that no host accepts."""
     return HostSettings(
         name=name,
         region=region,
@@ -164,6 +186,9 @@ def settings_from_config(
         cloudwatch_config_parameter=f"/{name}/cloudwatch-agent/config",
         registration_parameter_prefix=f"/{name}/runners",
         runner_name_prefix=runner_prefix(name).removesuffix("-"),
+        agent_bucket=artifacts_bucket_name(name, account_id),
+        agent_key=agent_key,
+        agent_sha256=agent_sha256,
     )
 
 

@@ -4,6 +4,7 @@ conftest.py): tagged runner instances, a loopback IMDSv2, a fault-injecting prox
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Callable
@@ -22,6 +23,44 @@ from runnerfleet.agent.settings import AgentSettings
 
 OWNER = "acme"
 REPO = "app"
+
+
+_GROUPS = itertools.count(1)
+
+
+def make_asg(
+    aws: Callable[[str], Any], fleet: str, *, min_size: int, desired: int
+) -> tuple[str, str]:
+    """A group of the fleet with `desired` instances; returns (group name, one instance id),
+    the instance tagged as the runner-fleet module tags pool hosts."""
+    ec2, autoscaling = aws("ec2"), aws("autoscaling")
+    name = f"{fleet}-pool{next(_GROUPS)}"
+    ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": "ami-0123456789abcdef0", "InstanceType": "t3.medium"},
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+        MinSize=min_size,
+        MaxSize=5,
+        DesiredCapacity=desired,
+        AvailabilityZones=["us-east-1a"],
+    )
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+    ids = [i["InstanceId"] for i in group["AutoScalingGroups"][0]["Instances"]]
+    for n, iid in enumerate(sorted(ids), start=1):
+        ec2.create_tags(
+            Resources=[iid],
+            Tags=[
+                {"Key": "runnerfleet:fleet", "Value": fleet},
+                {"Key": "runnerfleet:role", "Value": "runner"},
+                {"Key": "runnerfleet:pool", "Value": name.rsplit("-", 1)[-1]},
+                {"Key": "runnerfleet:runner-name", "Value": f"{fleet}-runner-{n:02d}"},
+                {"Key": "aws:autoscaling:groupName", "Value": name},
+            ],
+        )
+    return name, sorted(ids)[0]
 
 
 def launch_runners(ec2: Any, name: str, count: int, *, pool: str = "static") -> list[str]:

@@ -14,7 +14,6 @@ refuses it with AWS's error code and message, so these tests fail if the agent s
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,13 +21,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from hosts_support import OWNER, REPO, Host, launch_runners
+from hosts_support import OWNER, REPO, Host, launch_runners, make_asg
 
 from runnerfleet.agent.decisions import State
 from runnerfleet.controlplane.registrar import Registrar
 from runnerfleet.github.emulator import GitHubEmulator
 
-_GROUPS = itertools.count(1)
 # AWS's answer to a decrement at the group's minimum (TerminateInstanceInAutoScalingGroup).
 AT_MIN_MESSAGE = (
     "Currently, desiredSize equals minSize ({min}). Terminating instance without replacement "
@@ -90,38 +88,6 @@ def strict_autoscaling(moto_url: str) -> Iterator[tuple[Any, list[dict[str, Any]
     yield client, calls_and_switch
 
 
-def _asg(aws: Callable[[str], Any], fleet: str, *, min_size: int, desired: int) -> tuple[str, str]:
-    """A group of the fleet with `desired` instances; returns (group name, one instance id),
-    the instance tagged as the runner-fleet module tags pool hosts."""
-    ec2, autoscaling = aws("ec2"), aws("autoscaling")
-    name = f"{fleet}-pool{next(_GROUPS)}"
-    ec2.create_launch_template(
-        LaunchTemplateName=name,
-        LaunchTemplateData={"ImageId": "ami-0123456789abcdef0", "InstanceType": "t3.medium"},
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=name,
-        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
-        MinSize=min_size,
-        MaxSize=5,
-        DesiredCapacity=desired,
-        AvailabilityZones=["us-east-1a"],
-    )
-    ids = [i["InstanceId"] for i in _group(autoscaling, name)["Instances"]]
-    for n, iid in enumerate(sorted(ids), start=1):
-        ec2.create_tags(
-            Resources=[iid],
-            Tags=[
-                {"Key": "runnerfleet:fleet", "Value": fleet},
-                {"Key": "runnerfleet:role", "Value": "runner"},
-                {"Key": "runnerfleet:pool", "Value": name.rsplit("-", 1)[-1]},
-                {"Key": "runnerfleet:runner-name", "Value": f"{fleet}-runner-{n:02d}"},
-                {"Key": "aws:autoscaling:groupName", "Value": name},
-            ],
-        )
-    return name, sorted(ids)[0]
-
-
 def _run_one_ephemeral_job(
     emulator: GitHubEmulator,
     make_registrar: Callable[..., Registrar],
@@ -149,7 +115,7 @@ def test_asg_host_at_minimum_terminates_without_decrement(
     agent_logs: pytest.LogCaptureFixture,
 ) -> None:
     client, calls = strict_autoscaling
-    group, iid = _asg(aws, fleet, min_size=1, desired=1)
+    group, iid = make_asg(aws, fleet, min_size=1, desired=1)
     _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
     assert calls == [{"instance": iid, "decrement": False}]
     assert _instance_state(aws("ec2"), iid) in ("shutting-down", "terminated")
@@ -165,7 +131,7 @@ def test_asg_host_above_minimum_decrements(
     strict_autoscaling: tuple[Any, list[dict[str, Any]]],
 ) -> None:
     client, calls = strict_autoscaling
-    group, iid = _asg(aws, fleet, min_size=0, desired=2)
+    group, iid = make_asg(aws, fleet, min_size=0, desired=2)
     _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
     assert calls == [{"instance": iid, "decrement": True}]
     assert _group(aws("autoscaling"), group)["DesiredCapacity"] == 1
@@ -181,7 +147,7 @@ def test_refused_decrement_falls_back_to_terminating_without(
     agent_logs: pytest.LogCaptureFixture,
 ) -> None:
     client, calls = strict_autoscaling
-    _group_name, iid = _asg(aws, fleet, min_size=0, desired=2)
+    _group_name, iid = make_asg(aws, fleet, min_size=0, desired=2)
     client.refuse_next["on"] = True
     _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
     assert calls == [
@@ -200,7 +166,7 @@ def test_asg_host_with_a_spent_registration_is_replaced(
     agent_logs: pytest.LogCaptureFixture,
 ) -> None:
     client, calls = strict_autoscaling
-    _group_name, iid = _asg(aws, fleet, min_size=0, desired=2)
+    _group_name, iid = make_asg(aws, fleet, min_size=0, desired=2)
     host = hosts(iid, ephemeral=True, autoscaling=client)
     host.settings.state_file.parent.mkdir(parents=True, exist_ok=True)
     host.settings.state_file.write_text(

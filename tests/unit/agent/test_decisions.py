@@ -41,9 +41,10 @@ def test_interrupted(spot: str | None, lifecycle: str | None, stop: bool, expect
 
 
 def test_runner_exit_decisions() -> None:
-    done = {"exit_code": 0, "went_online": True}
-    assert on_runner_exit(ephemeral=True, in_asg=True, **done) is Action.TERMINATE_SELF
-    assert on_runner_exit(ephemeral=True, in_asg=False, **done) is Action.AWAIT_REGISTRATION
+    in_asg = on_runner_exit(ephemeral=True, in_asg=True, exit_code=0, went_online=True)
+    assert in_asg is Action.TERMINATE_SELF
+    static = on_runner_exit(ephemeral=True, in_asg=False, exit_code=0, went_online=True)
+    assert static is Action.AWAIT_REGISTRATION
     assert on_runner_exit(ephemeral=True, exit_code=1, went_online=False) is Action.RETRY_START
     assert on_runner_exit(ephemeral=False, exit_code=3, went_online=True) is (Action.RESTART_RUNNER)
 
@@ -72,4 +73,5 @@ def test_decrement_only_above_the_minimum() -> None:
 
 def test_enums_are_their_values_on_python_3_10() -> None:
     assert str(State.ONLINE) == "online" and f"{Action.EXIT}" == "exit"
-    assert State("online") is State.ONLINE and State.ONLINE == "online"
+    assert State("online") is State.ONLINE and isinstance(State.ONLINE, str)
+    assert State.ONLINE.upper() == "ONLINE"  # a real str, as StrEnum members are

@@ -140,10 +140,13 @@ def test_imds_v2_client() -> None:
 
 
 def test_agent_entry_point_names_a_missing_setting() -> None:
+    import os
     import subprocess
     import sys
 
     env = {"PATH": "/usr/bin:/bin", "RUNNERFLEET_REGION": "us-east-1"}
+    if "PYTHONPATH" in os.environ:  # the Python 3.10 run puts the artifact there
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     result = subprocess.run(
         [sys.executable, "-m", "runnerfleet.agent"], env=env, capture_output=True, text=True
     )

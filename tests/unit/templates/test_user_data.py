@@ -42,20 +42,20 @@ SCHEMA = (
 )
 SETUP_HINT = "run `bash scripts/setup.d/40-hostcheck.sh` (as root) to install it"
 
-VARIANTS = {
-    "static-persistent": {"labels": [], "ephemeral": False},
-    "ephemeral-labels": {"labels": ["gpu", "big-disk"], "ephemeral": True},
+VARIANTS: dict[str, tuple[list[str], bool]] = {
+    "static-persistent": ([], False),
+    "ephemeral-labels": (["gpu", "big-disk"], True),
 }
 
 
 def _settings(variant: str, **over: Any) -> HostSettings:
-    v = VARIANTS[variant]
+    labels, ephemeral = VARIANTS[variant]
     base = settings_from_config(
         name="rf",
         region="us-east-1",
         runner_version=DEFAULT_RUNNER_VERSION,
-        labels=v["labels"],
-        ephemeral=v["ephemeral"],
+        labels=labels,
+        ephemeral=ephemeral,
         app_image="nginxdemos/hello:plain-text",
     )
     return HostSettings(**{**base.variables(), **over})  # type: ignore[arg-type]
@@ -155,7 +155,7 @@ def test_user_data_installs_the_seed_software(rendered: tuple[str, dict[str, Any
         "amazon-cloudwatch-agent-ctl",
         "ssm:$RUNNERFLEET_CLOUDWATCH_CONFIG_PARAMETER",
         "usermod -aG docker runner",
-        "python -m runnerfleet.agent",
+        "ExecStart=/opt/runnerfleet/venv/bin/runnerfleet-agent",
     ):
         assert needle in text, needle
     env = next(f for f in doc["write_files"] if f["path"] == "/etc/runnerfleet/host.env")
@@ -198,6 +198,7 @@ def test_template_variables_are_exactly_the_contract() -> None:
         "name", "region", "pool", "runner_version", "runner_sha256", "runner_labels",
         "ephemeral", "app_image", "cloudwatch_config_parameter",
         "registration_parameter_prefix", "runner_name_prefix",
+        "agent_bucket", "agent_key", "agent_sha256",
     }  # fmt: skip
 
 
@@ -302,3 +303,150 @@ def test_hosts_install_the_agent_of_this_release(rendered: tuple[str, dict[str, 
     import runnerfleet
 
     assert f"RUNNERFLEET_AGENT_VERSION={runnerfleet.__version__}\n" in rendered[0]
+
+
+# ---- the agent: from the artifact, started without waiting on cloud-final -----------------
+
+
+def _write_files(doc: dict[str, Any]) -> dict[str, str]:
+    return {f["path"]: f["content"] for f in doc["write_files"]}
+
+
+def test_no_pip_install_from_an_index(rendered: tuple[str, dict[str, Any]]) -> None:
+    text, doc = rendered
+    installs = [line for line in text.splitlines() if "pip install" in line]
+    assert installs, "the agent is installed with pip"
+    for line in installs:
+        assert "--no-index" in line, line
+    assert "runnerfleet==" not in text
+    agent = _write_files(doc)["/usr/local/lib/runnerfleet/install-agent.sh"]
+    assert '--find-links "$work/wheels" "runnerfleet-agent==$version"' in agent
+    assert 'aws s3 cp --only-show-errors --region "$RUNNERFLEET_REGION" "$origin"' in agent
+
+
+def test_host_env_names_the_artifact_and_its_digest() -> None:
+    settings = _settings("static-persistent", agent_key="agent/a-1.tar.gz", agent_sha256="ab" * 32)
+    doc = yaml.safe_load(render_user_data(settings))
+    env = _write_files(doc)["/etc/runnerfleet/host.env"]
+    assert "RUNNERFLEET_AGENT_BUCKET=rf-artifacts-ACCOUNT_ID\n" in env
+    assert "RUNNERFLEET_AGENT_KEY=agent/a-1.tar.gz\n" in env
+    assert f"RUNNERFLEET_AGENT_SHA256={'ab' * 32}\n" in env
+
+
+def _unit_section(unit: str, section: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    current = None
+    for raw in unit.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif current == section and "=" in line:
+            key, value = line.split("=", 1)
+            out.setdefault(key, []).extend(value.split())
+    return out
+
+
+def _executed_scripts(doc: dict[str, Any]) -> list[str]:
+    """The scripts the boot runs, in order: runcmd, then bootstrap.sh's steps."""
+    files = _write_files(doc)
+    ran = [c[1] for c in doc["runcmd"] if c[0] == "bash"]
+    assert ran == ["/usr/local/lib/runnerfleet/bootstrap.sh"]
+    boot = files[ran[0]]
+    [steps_line] = [x for x in boot.splitlines() if x.startswith("steps=")]
+    steps = steps_line.split(":-", 1)[1].rstrip("}").split()
+    return [*ran, *(f"/usr/local/lib/runnerfleet/{s}.sh" for s in steps)]
+
+
+def test_agent_unit_has_no_ordering_cycle_with_cloud_final(
+    rendered: tuple[str, dict[str, Any]],
+) -> None:
+    """runcmd runs inside cloud-final.service; a blocking start there of a unit ordered after
+    cloud-final (directly) waits for itself. Read the unit and every script the boot runs."""
+    _, doc = rendered
+    files = _write_files(doc)
+    unit = files["/etc/systemd/system/runnerfleet-agent.service"]
+    ordering = _unit_section(unit, "Unit")
+    after = ordering.get("After", []) + ordering.get("Requires", [])
+    assert "cloud-final.service" not in after
+    assert "cloud-init.target" not in after and "multi-user.target" not in after
+    scripts = _executed_scripts(doc)
+    assert scripts[-1].endswith("start-agent.sh"), "the agent starts last"
+    starts = [
+        line.strip()
+        for path in scripts
+        for line in files[path].splitlines()
+        if "systemctl" in line and "runnerfleet-agent" in line
+    ]
+    assert starts, "the boot starts the agent"
+    for line in starts:
+        blocking = "--now" in line.split() or " start " in f" {line} "
+        assert not blocking or "--no-block" in line, line
+    assert "systemctl start --no-block runnerfleet-agent.service" in starts
+
+
+def _boot_lib(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for path, content in _write_files(doc).items():
+        if path.startswith("/usr/local/lib/runnerfleet/"):
+            (lib / Path(path).name).write_text(content)
+    return lib
+
+
+def test_wrong_agent_digest_stops_the_boot_naming_both_digests(tmp_path: Path) -> None:
+    """The install step against a tampered artifact, through bootstrap.sh as the boot runs it
+    (with the log, host.env and venv paths redirected): the boot stops at install-agent, and
+    /var/log/user-data.log (here: the redirected log) names the expected and actual digest."""
+    artifact = tmp_path / "agent.tar.gz"
+    artifact.write_bytes(b"the artifact as built")
+    expected = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    artifact.write_bytes(b"the artifact as tampered with")
+    actual = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    settings = _settings("static-persistent", agent_sha256=expected)
+    doc = yaml.safe_load(render_user_data(settings))
+    lib = _boot_lib(tmp_path, doc)
+    (lib / "install-awscli.sh").write_text("echo 'install-awscli: (skipped in this test)'\n")
+    (lib / "install-docker.sh").write_text("echo NOT-REACHED\n")
+    host_env = tmp_path / "host.env"
+    host_env.write_text(_write_files(doc)["/etc/runnerfleet/host.env"])
+    log = tmp_path / "user-data.log"
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUNNERFLEET_LIB": str(lib),
+        "RUNNERFLEET_LOG": str(log),
+        "RUNNERFLEET_HOST_ENV": str(host_env),
+        "RUNNERFLEET_VENV": str(tmp_path / "venv"),
+        "AGENT_ARTIFACT": str(artifact),
+    }
+    result = subprocess.run(
+        ["bash", str(lib / "bootstrap.sh")], env=env, capture_output=True, text=True, timeout=120
+    )
+    text = log.read_text()
+    assert result.returncode == 1, text
+    assert f"expected sha256 {expected}, actual sha256 {actual}" in text
+    assert "refusing to install the agent" in text
+    assert "FAILED at step install-agent (exit 1)" in text
+    assert "NOT-REACHED" not in text and not (tmp_path / "venv").exists()
+
+
+def test_matching_agent_digest_passes_the_check(tmp_path: Path) -> None:
+    artifact = tmp_path / "agent.tar.gz"
+    artifact.write_bytes(b"not a tarball, but the digest matches")
+    digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    doc = yaml.safe_load(render_user_data(_settings("static-persistent", agent_sha256=digest)))
+    lib = _boot_lib(tmp_path, doc)
+    host_env = tmp_path / "host.env"
+    host_env.write_text(_write_files(doc)["/etc/runnerfleet/host.env"])
+    log = tmp_path / "user-data.log"
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUNNERFLEET_LOG": str(log),
+        "RUNNERFLEET_HOST_ENV": str(host_env),
+        "RUNNERFLEET_VENV": str(tmp_path / "venv"),
+        "AGENT_ARTIFACT": str(artifact),
+    }
+    result = subprocess.run(
+        ["bash", str(lib / "install-agent.sh")], env=env, capture_output=True, timeout=120
+    )
+    assert result.returncode != 0  # tar refuses the non-tarball: after the digest check
+    assert f"sha256 {digest} verified" in log.read_text()

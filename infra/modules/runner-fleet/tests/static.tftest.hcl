@@ -232,7 +232,7 @@ run "iam_scoped" {
 
   assert {
     condition = alltrue([for s in data.aws_iam_policy_document.runner.statement : (
-      !contains(s.resources, "*") || contains(["EcrLogin", "PublishMetrics", "DescribeInstances"], s.sid)
+      !contains(s.resources, "*") || contains(["EcrLogin", "PublishMetrics", "Describe"], s.sid)
     )])
     error_message = "Resource \"*\" only for actions without resource-level permissions"
   }
@@ -243,8 +243,28 @@ run "iam_scoped" {
   }
 
   assert {
-    condition     = one([for s in data.aws_iam_policy_document.runner.statement : s.resources if s.sid == "OwnRegistrationParameter"]) == toset(["arn:aws:ssm:*:123456789012:parameter/test/runners/*"])
-    error_message = "SSM get/delete is limited to /<name>/runners/*"
+    condition     = one([for s in data.aws_iam_policy_document.runner.statement : s.resources if s.sid == "OwnRegistrationParameter"]) == toset(["arn:aws:ssm:*:123456789012:parameter/test/runners/i-*"])
+    error_message = "SSM get/delete is limited to /<name>/runners/i-*"
+  }
+
+  assert {
+    condition = one([for s in data.aws_iam_policy_document.runner.statement : [for c in s.condition : "${c.test} ${c.variable} ${join(",", c.values)}"] if s.sid == "OwnRegistrationParameter"]) == [
+      "ArnLike ec2:SourceInstanceARN arn:aws:ec2:*:123456789012:instance/$${aws:ResourceTag/runnerfleet:instance-id}",
+    ]
+    error_message = "a host reads and deletes only the parameter tagged with its own instance id"
+  }
+
+  assert {
+    condition = alltrue([for sid in ["TagSelf", "TerminateSelf"] : contains(
+      one([for s in data.aws_iam_policy_document.runner.statement : [for c in s.condition : "${c.test} ${c.variable} ${join(",", c.values)}"] if s.sid == sid]),
+      "ArnLike ec2:SourceInstanceARN arn:aws:ec2:*:123456789012:instance/$${ec2:InstanceID}"
+    )])
+    error_message = "a host tags and terminates only itself"
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.runner.statement : s if contains(s.actions, "ec2:TerminateInstances") || contains(s.actions, "ec2:CreateTags")]) == 2
+    error_message = "no other statement may grant tagging or terminating instances"
   }
 
   assert {
@@ -295,4 +315,61 @@ run "rejects_throughput_on_gp2" {
   }
 
   expect_failures = [var.root_volume_throughput]
+}
+
+run "agent_artifact_bucket" {
+  command = apply
+
+  variables {
+    agent_artifact_path   = "/tmp/runnerfleet-agent-0.1.0-0123456789abcdef.tar.gz"
+    agent_artifact_key    = "agent/runnerfleet-agent-0.1.0-0123456789abcdef.tar.gz"
+    agent_artifact_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+  }
+
+  assert {
+    condition     = aws_s3_bucket.artifacts.bucket == "test-artifacts-123456789012" && output.artifacts_bucket_name == "test-artifacts-123456789012"
+    error_message = "the artifacts bucket is <name>-artifacts-<account>"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_versioning.artifacts.versioning_configuration[0].status == "Enabled"
+    error_message = "the artifacts bucket is versioned"
+  }
+
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.artifacts.rule).apply_server_side_encryption_by_default).sse_algorithm == "AES256"
+    error_message = "the artifacts bucket is encrypted (SSE-S3 by default)"
+  }
+
+  assert {
+    condition = (aws_s3_bucket_public_access_block.artifacts.block_public_acls && aws_s3_bucket_public_access_block.artifacts.block_public_policy &&
+    aws_s3_bucket_public_access_block.artifacts.ignore_public_acls && aws_s3_bucket_public_access_block.artifacts.restrict_public_buckets)
+    error_message = "the artifacts bucket blocks all public access"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.artifacts.statement : s.effect if s.sid == "DenyInsecureTransport"]) == "Deny" && one(flatten([for s in data.aws_iam_policy_document.artifacts.statement : [for c in s.condition : "${c.variable}=${join(",", c.values)}"] if s.sid == "DenyInsecureTransport"])) == "aws:SecureTransport=false"
+    error_message = "the artifacts bucket refuses requests without TLS"
+  }
+
+  assert {
+    condition     = aws_s3_object.agent[0].key == "agent/runnerfleet-agent-0.1.0-0123456789abcdef.tar.gz" && aws_s3_object.agent[0].source_hash == "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    error_message = "the agent artifact is uploaded under its key, versioned by its digest"
+  }
+
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.runner.statement : s.actions if s.sid == "AgentArtifact"]) == toset(["s3:GetObject"]) && endswith(one(one([for s in data.aws_iam_policy_document.runner.statement : s.resources if s.sid == "AgentArtifact"])), "/agent/*")
+    error_message = "hosts may only get objects under agent/ of the artifacts bucket"
+  }
+}
+
+run "rejects_half_an_artifact" {
+  command = plan
+
+  variables {
+    agent_artifact_path   = "/tmp/runnerfleet-agent.tar.gz"
+    agent_artifact_sha256 = "not-a-digest"
+  }
+
+  expect_failures = [var.agent_artifact_key, var.agent_artifact_sha256]
 }
