@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
+
 from runnerfleet import adopt as adopt_mod
 from runnerfleet.config import FleetConfig, to_tfvars
 from runnerfleet.oplock import new_run_id
@@ -98,6 +100,7 @@ class Deployment:
         self._stale_checked = False
         self._imports: list[adopt_mod.Orphan] = []
         self.adopted: list[adopt_mod.Orphan] = []
+        self.removed_parameters: list[str] = []
 
     # ---- this run's own files ------------------------------------------------------------
     @property
@@ -362,7 +365,22 @@ class Deployment:
                     count += len(ids)
         return count
 
-    def down(self) -> PlanResult:
+    def state_exists(self) -> bool:
+        """False when the state bucket does not exist: nothing was ever deployed here."""
+        try:
+            self.target.client("s3").head_bucket(Bucket=self.target.bucket())
+        except botocore.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
+
+    def down(self) -> PlanResult | None:
+        """Destroy the fleet; None when there is nothing to destroy (no state backend)."""
+        if not self.state_exists():
+            self.report(f"no state bucket {self.target.bucket()}: nothing was deployed here")
+            return None
         self.deregister_runners()
         if self.target.sandbox is not None:
             self.unprotect_for_sandbox_destroy()
@@ -370,7 +388,39 @@ class Deployment:
         if plan.has_changes:
             self.report("terraform apply (destroy)")
             self.terraform().apply(plan.plan_file)
+        self.removed_parameters = self.sweep_parameters()
         return plan
+
+    def sweep_parameters(self) -> list[str]:
+        """Delete the fleet's SSM parameters that Terraform does not manage.
+
+        `/<name>/runners/*` (one-shot registrations the control plane writes) always go. The
+        GitHub credentials `/<name>/github/*` go in the sandbox (the sandbox wrote them); on
+        AWS they are the operator's (`runnerfleet github configure`) and are kept, reported.
+        """
+        ssm = self.target.client("ssm")
+        prefixes = [f"/{self.cfg.name}/runners/"]
+        if self.target.sandbox is not None:
+            prefixes.append(f"/{self.cfg.name}/github/")
+        names: list[str] = []
+        for prefix in prefixes:
+            pages = ssm.get_paginator("get_parameters_by_path").paginate(
+                Path=prefix.rstrip("/"), Recursive=True
+            )
+            names += [p["Name"] for page in pages for p in page["Parameters"]]
+        for i in range(0, len(names), 10):
+            ssm.delete_parameters(Names=names[i : i + 10])
+        if names:
+            self.report(f"removed {len(names)} SSM parameter(s) written outside Terraform")
+        if self.target.sandbox is None:
+            kept = ssm.get_parameters_by_path(Path=f"/{self.cfg.name}/github", Recursive=True)
+            if kept["Parameters"]:
+                self.report(
+                    f"kept the GitHub credentials under /{self.cfg.name}/github/ (yours); "
+                    f"remove them with: aws ssm delete-parameters --names "
+                    + " ".join(p["Name"] for p in kept["Parameters"])
+                )
+        return names
 
     def outputs(self) -> dict[str, Any]:
         tf = self.prepare()

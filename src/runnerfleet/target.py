@@ -22,6 +22,10 @@ class TargetError(Exception):
     """AWS access is not usable (no credentials, wrong profile, emulator down)."""
 
 
+class SandboxNotRunning(TargetError):
+    """The sandbox was chosen (or is the default) but its emulators are not running."""
+
+
 def project_home(project_dir: Path) -> Path:
     """The project-local state folder (sandbox emulators, Terraform work copies, backups)."""
     return project_dir / ".runnerfleet"
@@ -148,5 +152,5 @@ def resolve_target(
     if start:
         box.start()
     elif not box.running():
-        raise TargetError("the sandbox is not running; start it with `runnerfleet up`")
+        raise SandboxNotRunning("the sandbox is not running; start it with `runnerfleet up`")
     return Target(cfg, home, box)

@@ -22,6 +22,7 @@ from runnerfleet.commands.common import (
     progress,
 )
 from runnerfleet.init_template import InitAnswers, render
+from runnerfleet.target import SandboxNotRunning
 from runnerfleet.terraform import PlanResult
 from runnerfleet.ui import EXIT_CHANGES, EXIT_CONFIG, console, fail, print_json
 
@@ -238,7 +239,15 @@ def down(
     """Deregister the runners and destroy the fleet (in the sandbox, then stop the emulators)."""
     cfg, project = load_config(config)
     with progress() as report, operation(project, "down", report):
-        dep = deployment_for(cfg, project, sandbox, start=False, report=report)
+        try:
+            dep = deployment_for(cfg, project, sandbox, start=False, report=report)
+        except SandboxNotRunning:
+            # The sandbox keeps everything in its emulators: not running, nothing exists.
+            if as_json:
+                print_json({"destroyed": 0, "stopped": [], "nothing_running": True})
+            else:
+                console().print("nothing to destroy: the sandbox is not running")
+            return
         if not dep.target.is_sandbox and not yes:
             if not sys.stdin.isatty():
                 fail("destroying a real fleet needs --yes", EXIT_CONFIG)
@@ -248,10 +257,21 @@ def down(
         stopped: list[str] = []
         if dep.target.sandbox is not None and not keep_sandbox:
             stopped = dep.target.sandbox.stop()
+    destroyed = result.summary()["delete"] if result is not None else 0
     if as_json:
-        print_json({"destroyed": result.summary()["delete"], "stopped": stopped})
+        print_json(
+            {
+                "destroyed": destroyed,
+                "stopped": stopped,
+                "removed_parameters": dep.removed_parameters,
+                "nothing_running": result is None or not result.has_changes,
+            }
+        )
     else:
-        console().print(f"destroyed {result.summary()['delete']} resources")
+        if destroyed:
+            console().print(f"destroyed {destroyed} resources")
+        else:
+            console().print(f"nothing to destroy: fleet {cfg.name!r} has no resources here")
         if stopped:
             console().print("sandbox emulators stopped")
 

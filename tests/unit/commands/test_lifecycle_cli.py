@@ -86,3 +86,11 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, command
         assert "Usage" in result.output
+
+
+def test_down_with_nothing_running_exits_0_and_says_so(in_tmp: Path) -> None:
+    """Idempotent teardown: the sandbox keeps everything in its emulators; stopped, none."""
+    for args in (["down", "--sandbox"], ["down", "--sandbox", "--json"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "nothing to destroy" in result.output or '"nothing_running": true' in result.output
