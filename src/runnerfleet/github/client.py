@@ -82,7 +82,7 @@ from runnerfleet.github.models import (
     WorkflowJob,
     WorkflowRun,
 )
-from runnerfleet.github.permissions import endpoint_for_path
+from runnerfleet.github.permissions import ACCEPTED_PERMISSIONS_HEADER, endpoint_for_path
 from runnerfleet.github.tls import shared_ssl_context
 
 __all__ = [
@@ -175,6 +175,9 @@ def _error_for(resp: httpx.Response, method: str, path: str) -> GitHubError:
     except ValueError:
         message = resp.reason_phrase
     status = resp.status_code
+    accepted = resp.headers.get(ACCEPTED_PERMISSIONS_HEADER)
+    if status == 403 and accepted:
+        message = f"{message} (the App needs {accepted.replace(';', ' or ')})"
     cls: type[GitHubError] = GitHubError
     if status == 404:
         cls = NotFoundError

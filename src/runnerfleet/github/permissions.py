@@ -35,6 +35,10 @@ ORG_RUNNERS = "organization_self_hosted_runners"
 ADMINISTRATION = "administration"
 ACTIONS = "actions"
 NOT_ACCESSIBLE = "Resource not accessible by integration"
+# On a 403 GitHub lists the permission sets that would do, e.g. "administration=write"
+# (sets separated by ";", permissions within a set by ","); see GitHub's changelog,
+# 2023-08-10 "X-Accepted-GitHub-Permissions header for fine-grained permission actors".
+ACCEPTED_PERMISSIONS_HEADER = "x-accepted-github-permissions"
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def test_each_endpoint_needs_its_permission(emulator: GitHubEmulator, row: Endpo
     denied = _call(emulator, row, _token(emulator, "perm"))
     assert denied.status_code == 403, denied.text
     assert denied.json()["message"] == NOT_ACCESSIBLE
+    assert denied.headers["x-accepted-github-permissions"] == f"{row.permission}={row.level}"
     emulator.set_permissions("perm", everything)
     allowed = _call(emulator, row, _token(emulator, "perm"))
     assert allowed.status_code != 403, allowed.text
@@ -111,6 +112,7 @@ def test_documented_defaults_per_account_type(
     with pytest.raises(AuthError, match=NOT_ACCESSIBLE) as err:
         client.list_runners("neworg", "app")  # repository runners need administration
     assert err.value.status == 403
+    assert "the App needs administration=read" in str(err.value)  # from GitHub's header
     assert client.list_runners("someone", "dotfiles") == []
     granted = {i.owner: i.permissions for i in emulator.world.installations.values()}
     assert granted["neworg"] == required_permissions("org")

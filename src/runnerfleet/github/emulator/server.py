@@ -40,7 +40,12 @@ from runnerfleet.github.emulator.http import HttpError, Identity, Reply, Request
 from runnerfleet.github.emulator.rest import RestApi
 from runnerfleet.github.emulator.state import EmulatorStateError, World
 from runnerfleet.github.models import Runner
-from runnerfleet.github.permissions import NOT_ACCESSIBLE, endpoint, grants
+from runnerfleet.github.permissions import (
+    ACCEPTED_PERMISSIONS_HEADER,
+    NOT_ACCESSIBLE,
+    endpoint,
+    grants,
+)
 
 log = logging.getLogger(__name__)
 
@@ -472,7 +477,9 @@ class GitHubEmulator:
         with self.world.lock:
             granted = self.world.installation_by_id(identity.installation_id).permissions
             if not grants(granted, row.permission, row.level):
-                raise HttpError(403, NOT_ACCESSIBLE)
+                # GitHub names what the endpoint accepts in this header (since 2023-08).
+                accepted = {ACCEPTED_PERMISSIONS_HEADER: f"{row.permission}={row.level}"}
+                raise HttpError(403, NOT_ACCESSIBLE, accepted)
 
     def _bucket(self, identity: Identity) -> _Bucket:
         with self._log_lock:
