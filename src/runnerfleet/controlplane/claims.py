@@ -1,7 +1,12 @@
 """Exactly-once issuance per instance: a conditional write in the control plane's table.
 
-Duplicate or concurrent events for one instance race on `attribute_not_exists(pk)`; only the
-winner mints a registration. A failed mint releases its claim so a later event can retry.
+Duplicate or concurrent events for one instance race on a conditional put; only the winner
+mints a registration. A failed mint releases its claim so a later event can retry. A claim
+lasts `CLAIM_TTL_SECONDS` (five minutes: longer than a registrar invocation may run), not
+days: a registrar stopped between minting and storing (a Lambda timeout) leaves a claim that
+expires on the scale of the operation, and the next pass registers the host again (the
+GitHub client replaces an unused runner of the same name). An expired claim counts as absent
+even before DynamoDB's TTL sweep removes it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-CLAIM_TTL_SECONDS = 7 * 24 * 3600
+CLAIM_TTL_SECONDS = 300
 
 
 class Claims(Protocol):
@@ -31,15 +36,21 @@ class Claims(Protocol):
 class MemoryClaims:
     """In-process claims (local runs and tests)."""
 
-    _ids: dict[str, str] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    ttl: float = CLAIM_TTL_SECONDS
+    _ids: dict[str, tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def claim(self, instance_id: str, runner_name: str) -> bool:
         with self._lock:
-            if instance_id in self._ids:
+            if self._live(instance_id):
                 return False
-            self._ids[instance_id] = runner_name
+            self._ids[instance_id] = (runner_name, self.clock() + self.ttl)
             return True
+
+    def _live(self, instance_id: str) -> bool:
+        held = self._ids.get(instance_id)
+        return held is not None and held[1] > self.clock()
 
     def release(self, instance_id: str) -> None:
         with self._lock:
@@ -47,7 +58,7 @@ class MemoryClaims:
 
     def claimed(self, instance_id: str) -> bool:
         with self._lock:
-            return instance_id in self._ids
+            return self._live(instance_id)
 
 
 @dataclass
@@ -73,7 +84,8 @@ class DynamoClaims:
                     "issued_at": {"N": str(now)},
                     "expires_at": {"N": str(now + CLAIM_TTL_SECONDS)},
                 },
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -88,4 +100,8 @@ class DynamoClaims:
         resp = self.dynamodb.get_item(
             TableName=self.table, Key={"pk": {"S": self._pk(instance_id)}}, ConsistentRead=True
         )
-        return "Item" in resp
+        item = resp.get("Item")
+        if not item:
+            return False
+        expires = item.get("expires_at", {}).get("N")
+        return expires is None or float(expires) > self.clock()

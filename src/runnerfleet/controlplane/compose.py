@@ -97,7 +97,7 @@ class ControlPlane:
 
         if self.settings.table:
             return DynamoClaims(self.client("dynamodb"), self.settings.table, clock=self.clock)
-        return MemoryClaims()
+        return MemoryClaims(clock=self.clock)
 
     @cached_property
     def registrations(self) -> RegistrationStore:

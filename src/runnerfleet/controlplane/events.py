@@ -43,10 +43,12 @@ def _one(event: Mapping[str, Any], batch: Batch) -> None:
             return
         token = detail.get("LifecycleActionToken")
         tok = token if isinstance(token, str) else None
+        dest = detail.get("Destination")  # warm pool events: "WarmPool" | "AutoScalingGroup"
+        where = dest if isinstance(dest, str) else None
         if kind == LAUNCH_LIFECYCLE:
-            action = LifecycleAction("launching", asg, hook, tok)
+            action = LifecycleAction("launching", asg, hook, tok, where)
         else:
-            action = LifecycleAction("terminating", asg, hook, tok)
+            action = LifecycleAction("terminating", asg, hook, tok, where)
         batch.events.append(InstanceEvent(iid, lifecycle=action))
     elif kind == SCHEDULED or event.get("action") == "scan":
         batch.scan = True

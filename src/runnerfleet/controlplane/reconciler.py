@@ -16,9 +16,16 @@ Drift and the answer:
   visible), or older than `parameter_ttl`: deleted.
 - Scale-in by the scaler drains through GitHub: the host's runner is deleted first, and a
   runner that took a job meanwhile (GitHub answers 422) keeps its host.
-- A queued job older than `queue_timeout`: asked of GitHub again (a lost `completed` event
-  must not keep capacity forever; at most `max_refresh` per pass). A job that fits no pool
-  is reported. Capacity itself is the scaler's (`scaler.decide` on the same facts).
+- A job GitHub has queued that the table does not know (its webhook was lost): recorded,
+  when the GitHub client can list the queue (`ports.QueueDiscovery`: the installation's
+  repositories -> queued runs -> jobs, all conditional requests, so an unchanged queue
+  costs 304s only).
+- A queued job older than `queue_timeout`, or a job in progress whose runner is idle or gone
+  (its `completed` event was lost, it must not keep a host busy for days): asked of GitHub
+  again (at most `max_refresh` per pass). A job that fits no pool is reported. Capacity
+  itself is the scaler's (`scaler.decide` on the same facts, discovered jobs included).
+- A host whose bootstrap failed (tag `runnerfleet:agent-state=failed`): an ASG host is
+  replaced; a static host is reported with the failing step.
 
 After acting, the pass refreshes what the webhook path reads from the table: each pool's
 cached group (name, bounds, desired), its cooldown stamps, and its counters recomputed from
@@ -36,6 +43,12 @@ from typing import Any
 from runnerfleet.controlplane import scaler
 from runnerfleet.controlplane.fleet import FleetPort, GroupInfo, HostInfo, Outcome
 from runnerfleet.controlplane.job_table import JobTable, JobUpdate, PoolView, counts, jobs_of
+from runnerfleet.controlplane.ports import (
+    GitHubPort,
+    MetricsPort,
+    QueueDiscovery,
+    RegistrationsPort,
+)
 from runnerfleet.controlplane.scaler import (
     Job,
     Pool,
@@ -46,7 +59,14 @@ from runnerfleet.controlplane.scaler import (
     Snapshot,
     TerminateInstance,
 )
-from runnerfleet.vocabulary import GONE_STATES, LIVE_STATES, PRESENT_STATES, is_fleet_runner
+from runnerfleet.vocabulary import (
+    AGENT_DETAIL_TAG,
+    AGENT_STATE_TAG,
+    GONE_STATES,
+    LIVE_STATES,
+    PRESENT_STATES,
+    is_fleet_runner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +90,17 @@ class Facts:
     jobs: Sequence[Job]
     groups: Mapping[str, GroupInfo]
     now: float
+    github_queued: Sequence[Job] = ()  # GitHub's own queue (None asked: empty)
+
+    def unknown_queued(self) -> list[Job]:
+        """Jobs GitHub has queued that the table has no record of (lost webhooks)."""
+        known = {j.id for j in self.jobs}
+        return [j for j in self.github_queued if j.id not in known]
 
     def snapshot(self) -> Snapshot:
         return Snapshot(
             pools=self.pools,
-            jobs=self.jobs,
+            jobs=[*self.jobs, *self.unknown_queued()],
             instances=[h.instance for h in self.hosts],
             groups={p: g.as_group() for p, g in self.groups.items()},
             now=self.now,
@@ -110,9 +136,21 @@ class DeleteParameter:
 class RefreshJob:
     job_id: int
     repository: str
+    reason: str = field(default="", compare=False)
 
 
-ReconcileAction = ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob | ScalerAction
+@dataclass(frozen=True)
+class RecordJob:
+    """A job GitHub has queued that no webhook told us about: record it."""
+
+    job_id: int
+    repository: str
+    labels: tuple[str, ...] = ()
+
+
+ReconcileAction = (
+    ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob | RecordJob | ScalerAction
+)
 
 
 @dataclass
@@ -135,6 +173,18 @@ def _hosts(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
     for host in facts.hosts:
         inst = host.instance
         name = inst.runner_name
+        if inst.state in LIVE_STATES and host.tags.get(AGENT_STATE_TAG) == "failed":
+            step = host.tags.get(AGENT_DETAIL_TAG, "see /var/log/user-data.log")
+            if host.asg_name is None:
+                plan.findings.append(
+                    f"static host {inst.id} ({name}) failed its bootstrap ({step}); fix the "
+                    "cause and replace it (`runnerfleet up` after terminating it)"
+                )
+            else:
+                plan.actions.append(
+                    ReplaceInstance(inst.pool, inst.id, False, f"bootstrap failed: {step}")
+                )
+            continue
         if inst.state not in LIVE_STATES or name in runners or name in busy:
             continue
         age = facts.now - inst.launched_at
@@ -186,17 +236,23 @@ def _parameters(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
 
 
 def _queue(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
-    """Stale queued jobs are asked of GitHub again; capacity for them is the scaler's."""
-    stale = [
-        j
-        for j in facts.jobs
-        if j.status in scaler.QUEUED_STATES and facts.now - j.created_at >= settings.queue_timeout
-    ]
+    """Jobs GitHub queued without a webhook are recorded; stale queued jobs, and jobs in
+    progress whose runner is idle or gone (a lost `completed`), are asked of GitHub again
+    (at most `max_refresh` per pass). Capacity for them is the scaler's."""
+    for job in facts.unknown_queued():
+        if job.repository:
+            plan.actions.append(RecordJob(job.id, job.repository, tuple(job.labels)))
+    busy = {r.name for r in facts.runners if r.busy}
+    old = [j for j in facts.jobs if facts.now - j.created_at >= settings.queue_timeout]
+    stale = [j for j in old if j.status in scaler.QUEUED_STATES]
+    lost_end = [j for j in old if j.status == "in_progress" and (j.runner_name or "") not in busy]
+    ask = sorted(stale, key=lambda j: j.created_at) + sorted(lost_end, key=lambda j: j.created_at)
+    for job in ask[: settings.max_refresh]:
+        if job.repository:
+            why = "queued" if job.status != "in_progress" else "its runner is idle or gone"
+            plan.actions.append(RefreshJob(job.id, job.repository, why))
     if not stale:
         return
-    for job in sorted(stale, key=lambda j: j.created_at)[: settings.max_refresh]:
-        if job.repository:
-            plan.actions.append(RefreshJob(job.id, job.repository))
     stale_by_pool = scaler.queued_by_pool(stale, facts.pools)
     for job in stale_by_pool.get("", []):
         plan.findings.append(
@@ -250,16 +306,17 @@ class Reconciler:
     settings: ReconcilerSettings
     pools: Sequence[Pool]
     fleet: FleetPort
-    github: Any  # runnerfleet.github.client.GitHubClient
+    github: GitHubPort  # runnerfleet.github.client.GitHubClient (QueueDiscovery optional)
     owner: str
     repository: str | None
-    registrations: Any  # runnerfleet.controlplane.ssm_store.RegistrationStore
+    registrations: RegistrationsPort
     jobs: JobTable
     scaler_settings: ScalerSettings = field(default_factory=ScalerSettings)
     clock: Callable[[], float] = time.time
-    metrics: Any = None  # runnerfleet.controlplane.metrics.Metrics
+    metrics: MetricsPort | None = None
     _rows: list[tuple[JobUpdate, str]] = field(default_factory=list, repr=False)
     _views: dict[str, PoolView] = field(default_factory=dict, repr=False)
+    _discovered: dict[int, JobUpdate] = field(default_factory=dict, repr=False)
 
     def gather(self) -> Facts:
         now = self.clock()
@@ -283,7 +340,30 @@ class Reconciler:
         }
         bounds = {p: (g.min_size, g.max_size) for p, g in groups.items()}
         pools = scaler.with_group_bounds(self.pools, bounds)  # the ASG's bounds are current
-        return Facts(pools, hosts, runners, params, jobs_of(self._rows), groups, now)
+        queued = self._github_queue(pools)
+        return Facts(pools, hosts, runners, params, jobs_of(self._rows), groups, now, queued)
+
+    def _github_queue(self, pools: Sequence[Pool]) -> list[Job]:
+        """GitHub's queued jobs for this fleet's pools (when the client can list them)."""
+        self._discovered = {}
+        if not isinstance(self.github, QueueDiscovery):
+            return []
+        repos = [f"{self.owner}/{self.repository}"] if self.repository else None
+        try:
+            found = self.github.list_queued_jobs(repos)
+        except Exception as exc:  # discovery must not stop the pass
+            log.warning("reconcile: could not list GitHub's queued jobs: %s", exc)
+            return []
+        out: list[Job] = []
+        for job in found:
+            labels = [str(x) for x in job.labels]
+            ours = "self-hosted" in {x.lower() for x in labels}
+            if not (ours or scaler.match_pool(labels, pools) is not None):
+                continue
+            update = JobUpdate.from_github(job, str(getattr(job, "repository", "") or ""))
+            self._discovered[update.job_id] = update
+            out.append(update.as_job())
+        return out
 
     def plan(self, facts: Facts) -> Plan:
         return with_scaler(decide(facts, self.settings), facts, self.scaler_settings)
@@ -346,7 +426,9 @@ class Reconciler:
 
     def _perform(self, action: ReconcileAction, facts: Facts) -> Outcome:
         try:
-            if isinstance(action, ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob):
+            if isinstance(
+                action, ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob | RecordJob
+            ):
                 return Outcome(action, True, self._heal(action, facts))
             if isinstance(action, TerminateInstance):
                 refused = self._deregister_first(action, facts)
@@ -378,7 +460,9 @@ class Reconciler:
         return None
 
     def _heal(
-        self, action: ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob, facts: Facts
+        self,
+        action: ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob | RecordJob,
+        facts: Facts,
     ) -> str:
         if isinstance(action, ReplaceInstance):
             gone = self.fleet.replace(action.instance_id, decrement=action.decrement)
@@ -392,8 +476,14 @@ class Reconciler:
                 return f"runner {action.runner_name} already gone"
             return f"deleted runner {action.runner_name}"
         if isinstance(action, DeleteParameter):
-            gone = self.registrations.delete(action.instance_id)
-            return f"deleted ({action.reason})" if gone else "already gone"
+            deleted = self.registrations.delete(action.instance_id)
+            return f"deleted ({action.reason})" if deleted else "already gone"
+        if isinstance(action, RecordJob):
+            found = self._discovered[action.job_id]
+            pool = scaler.match_pool(found.labels, facts.pools)
+            self.jobs.transition(found, pool.name if pool else "", None, facts.now)
+            self._rows.append((found, pool.name if pool else ""))
+            return f"job {action.job_id} queued on GitHub without a webhook: recorded"
         owner, _, repo = action.repository.partition("/")
         job = self.github.get_job(owner, repo, action.job_id)
         update = JobUpdate.from_github(job, action.repository)

@@ -12,6 +12,10 @@ in its ASG) has its claim released. Cleaning up after gone hosts (their paramete
 their GitHub runners) is the reconciler's alone (runnerfleet.controlplane.reconciler), so
 an instance event costs no GitHub call: GitHub's runner list is read in the periodic scan
 only. Pending lifecycle actions are completed with CONTINUE after the registration exists.
+Warm pools: an instance launching into the warm pool (or `Warmed:*`) gets no registration
+(a JIT config would wait there for hours); it gets one when it leaves for the group
+(InService). Static ephemeral hosts get a fresh registration in the periodic scan once their
+runner has run its job and left GitHub's list.
 Duplicate events collapse to one action per instance; claims make it exactly-once across
 processes.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -29,6 +33,7 @@ from runnerfleet.agent.registration import DEFAULT_LABELS, Registration
 from runnerfleet.controlplane.claims import Claims
 from runnerfleet.controlplane.ssm_store import RegistrationStore
 from runnerfleet.vocabulary import (
+    ASG_NAME_TAG,
     FLEET_TAG,
     GONE_STATES,
     LIVE_STATES,
@@ -51,6 +56,7 @@ class LifecycleAction:
     asg_name: str
     hook_name: str
     token: str | None = field(default=None, repr=False)
+    destination: str | None = None  # "AutoScalingGroup" | "WarmPool" (warm pool events)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,11 @@ class InstanceFact:
     runner_name: str
     pool: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    lifecycle_state: str | None = None  # Auto Scaling's, e.g. "InService", "Warmed:Running"
+
+    @property
+    def warmed(self) -> bool:
+        return (self.lifecycle_state or "").startswith("Warmed:")
 
 
 @dataclass(frozen=True)
@@ -200,8 +211,27 @@ def decide(
                 and modified is not None
                 and modified <= facts.now - settings.token_refresh
             )
-            if stale_token and not registered:
+            into_warm_pool = any(
+                e.lifecycle.transition == "launching" and e.lifecycle.destination == "WarmPool"
+                for e in evs
+                if e.lifecycle
+            )
+            finished = (
+                scan
+                and settings.ephemeral
+                and ASG_NAME_TAG not in inst.tags
+                and facts.runners is not None
+                and inst.runner_name not in facts.runners
+                and instance_id in facts.claimed
+                and instance_id not in facts.parameters
+            )
+            if inst.warmed or into_warm_pool:
+                pass  # registered when it leaves the warm pool (its JIT config would age)
+            elif stale_token and not registered:
                 actions.append(DeleteParameter(instance_id, "unused registration token expires"))
+                actions.append(Forget(instance_id))
+                actions.append(Issue(instance_id, inst.runner_name, inst.pool))
+            elif finished:  # a static ephemeral host whose runner ran its job: the next one
                 actions.append(Forget(instance_id))
                 actions.append(Issue(instance_id, inst.runner_name, inst.pool))
             elif (
@@ -298,8 +328,25 @@ class Registrar:
                     )
         return out
 
+    def _lifecycle_states(self, instances: dict[str, InstanceFact]) -> dict[str, InstanceFact]:
+        """Auto Scaling's lifecycle state of live group members (warm pool: `Warmed:*`)."""
+        ids = sorted(
+            i for i, f in instances.items() if f.state in LIVE_STATES and ASG_NAME_TAG in f.tags
+        )
+        if not ids or self.autoscaling is None:
+            return instances
+        out = dict(instances)
+        for n in range(0, len(ids), 50):
+            resp = self.autoscaling.describe_auto_scaling_instances(InstanceIds=ids[n : n + 50])
+            for row in resp.get("AutoScalingInstances", []):
+                iid = str(row.get("InstanceId"))
+                if iid in out:
+                    out[iid] = replace(out[iid], lifecycle_state=str(row.get("LifecycleState")))
+        return out
+
     def gather(self, events: Sequence[InstanceEvent], *, scan: bool) -> Facts:
         instances = self._describe(None if scan else [e.instance_id for e in events])
+        instances = self._lifecycle_states(instances)
         parameters = {p.instance_id: p.last_modified for p in self.store.list()}
         live = [i for i, f in instances.items() if f.state in LIVE_STATES and i not in parameters]
         ids_gone = {e.instance_id for e in events if e.state in GONE_STATES} | {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from runnerfleet.controlplane.reconciler import (
     Facts,
     Reconciler,
     ReconcilerSettings,
+    RecordJob,
     RefreshJob,
     ReplaceInstance,
     decide,
@@ -408,3 +410,80 @@ def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -
     assert [a.instance_id for a in fleet.performed] == ["i-1"]
     kept = [o for o in outcomes if "took a job" in o.detail]
     assert len(kept) == 1 and "rf-runner-i-2" in kept[0].detail
+
+
+# ---- issue 14.2: lost events are healed from GitHub's side --------------------------------
+def test_a_job_github_queued_without_a_webhook_is_recorded_and_served() -> None:
+    lost = Job(77, ("self-hosted", "linux"), "queued", NOW - 30, repository="acme/app")
+    f = replace(facts([], desired=0), github_queued=[lost])
+    plan = with_scaler(decide(f, S), f, ScalerSettings())
+    assert plan.actions == [
+        RecordJob(77, "acme/app", ("self-hosted", "linux")),
+        SetDesiredCapacity("default", 1),
+    ]
+    known = replace(f, jobs=[lost])  # once recorded, nothing more
+    assert decide(known, S).actions == []
+
+
+def test_in_progress_job_whose_runner_is_idle_or_gone_is_refreshed() -> None:
+    running = Job(8, ("linux",), "in_progress", NOW - 400, "rf-runner-i-1", repository="acme/app")
+    idle = facts([host("i-1", 900)], [runner("rf-runner-i-1", "online")], jobs=[running])
+    assert RefreshJob(8, "acme/app") in decide(idle, S).actions
+    gone = facts([host("i-1", 900)], [], jobs=[running])
+    assert RefreshJob(8, "acme/app") in decide(gone, S).actions
+    busy = facts([host("i-1", 900)], [runner("rf-runner-i-1", "online", True)], jobs=[running])
+    assert not [a for a in decide(busy, S).actions if isinstance(a, RefreshJob)]
+
+
+def test_failed_bootstrap_replaces_an_asg_host_and_reports_a_static_one() -> None:
+    failed = {"runnerfleet:agent-state": "failed", "runnerfleet:agent-detail": "step docker"}
+    asg_host = replace(host("i-1", 60), tags=failed)
+    static = replace(host("i-2", 60, asg=None), tags=failed)
+    plan = decide(facts([asg_host, static]), S)
+    assert plan.actions == [ReplaceInstance("default", "i-1", decrement=False)]
+    assert "step docker" in plan.actions[0].reason  # type: ignore[union-attr]
+    assert any("i-2" in f and "step docker" in f for f in plan.findings)
+
+
+def test_every_webhook_lost_jobs_are_still_served_against_the_emulators() -> None:
+    """No webhook reaches the control plane: the periodic pass reads GitHub's queue."""
+    from runnerfleet.github.client import GitHubClient, TokenAuth
+    from runnerfleet.github.emulator import GitHubEmulator
+
+    with mock_aws(), GitHubEmulator() as gh:
+        gh.add_installation("acme")
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        asg = boto3.client("autoscaling", region_name="us-east-1")
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="rf-runner", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )["LaunchTemplate"]
+        tags = {"runnerfleet:fleet": "rf", "runnerfleet:role": "runner"}
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="rf-default", MinSize=0, MaxSize=10, DesiredCapacity=0,
+            LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"},
+            AvailabilityZones=["us-east-1a"],
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True}
+                  for k, v in {**tags, "runnerfleet:pool": "default"}.items()],
+        )  # fmt: skip
+        ids = [gh.enqueue_job("acme", "app", ["self-hosted", "linux", "x64"]) for _ in range(5)]
+        github = GitHubClient(gh.url, TokenAuth(gh.pat), sleep=lambda _s: None)
+        jobs = MemoryJobTable()
+        rec = Reconciler(
+            settings=ReconcilerSettings("rf"),
+            pools=[POOL],
+            fleet=Fleet("rf", asg, ec2),
+            github=github,
+            owner="acme",
+            repository="app",
+            registrations=RegistrationStore(
+                boto3.client("ssm", region_name="us-east-1"), "/rf/runners"
+            ),
+            jobs=jobs,
+        )
+        _, outcomes = rec.run()
+        assert all(o.ok for o in outcomes), [o.as_dict() for o in outcomes]
+        assert sorted(j.id for j in jobs_of(jobs.scan(time.time())[0])) == sorted(ids)
+        group = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]
+        assert group["DesiredCapacity"] == 5  # one host per job (the ASG allows 10)
+        assert jobs.pool("default").queued == 5
+        github.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from runnerfleet.controlplane.registrar import (
@@ -142,3 +143,71 @@ def test_unconsumed_registration_token_is_replaced_before_it_expires() -> None:
     assert decide(ev, ok, SETTINGS, scan=False) == []
     ephemeral = RegistrarSettings(name="rf", owner="acme", repository="app", ephemeral=True)
     assert decide(ev, stale, ephemeral, scan=False) == []  # JIT configs do not expire so
+
+
+# ---- issue 11.5: warm pools, static ephemeral hosts --------------------------------------
+def _asg(iid: str, lifecycle: str | None) -> Facts:
+    f = facts()
+    inst = InstanceFact(
+        iid,
+        "running",
+        f"rf-runner-default-{iid}",
+        "default",
+        {"aws:autoscaling:groupName": "rf-default"},
+        lifecycle,
+    )
+    return replace(f, instances={iid: inst})
+
+
+def test_warm_pool_instances_are_registered_when_they_go_in_service() -> None:
+    into_pool = LifecycleAction("launching", "rf-default", "rf-launch", "t-1", "WarmPool")
+    events = [InstanceEvent("i-1", lifecycle=into_pool), InstanceEvent("i-1", state="running")]
+    warming = _asg("i-1", "Warmed:Pending:Wait")
+    assert decide(events, warming, SETTINGS, scan=False) == [
+        CompleteLifecycle("i-1", "rf-default", "rf-launch", "t-1")
+    ]
+    assert decide([], _asg("i-1", "Warmed:Running"), SETTINGS, scan=True) == []
+    out = LifecycleAction("launching", "rf-default", "rf-launch", "t-2", "AutoScalingGroup")
+    leaving = _asg("i-1", "Pending:Wait")
+    assert decide([InstanceEvent("i-1", lifecycle=out)], leaving, SETTINGS, scan=False) == [
+        Issue("i-1", "rf-runner-default-i-1", "default"),
+        CompleteLifecycle("i-1", "rf-default", "rf-launch", "t-2"),
+    ]
+
+
+def test_static_ephemeral_host_gets_a_fresh_registration_after_its_job() -> None:
+    ephemeral = replace(SETTINGS, ephemeral=True)
+    # its JIT config was consumed (no parameter), its runner ran the job and left GitHub
+    done = facts({"i-1": "running"}, claimed={"i-1"}, runners=[])
+    assert decide([], done, ephemeral, scan=True) == [
+        Forget("i-1"),
+        Issue("i-1", "rf-runner-01", "static"),
+    ]
+    # while its runner is still listed (idle or busy), nothing happens
+    listed = facts(
+        {"i-1": "running"}, claimed={"i-1"}, runners=[RunnerFact(7, "rf-runner-01", "online", True)]
+    )
+    assert decide([], listed, ephemeral, scan=True) == []
+    # an ASG ephemeral host is not re-registered: it terminates after its job
+    asg = replace(_asg("i-2", "InService"), claimed=frozenset({"i-2"}), runners={})
+    assert decide([], asg, ephemeral, scan=True) == []
+
+
+def test_an_expired_claim_lets_a_lost_registration_be_minted_again() -> None:
+    """A registrar stopped between minting and storing (a Lambda timeout) leaves a claim;
+    it expires in minutes, then the host is registered again."""
+    from runnerfleet.controlplane.claims import CLAIM_TTL_SECONDS, MemoryClaims
+
+    now = [0.0]
+    claims = MemoryClaims(clock=lambda: now[0])
+    assert claims.claim("i-1", "rf-runner-01") and not claims.claim("i-1", "rf-runner-01")
+    assert CLAIM_TTL_SECONDS <= 900  # minutes, not days
+    now[0] += CLAIM_TTL_SECONDS
+    assert not claims.claimed("i-1")
+    minted_not_stored = facts(
+        {"i-1": "running"}, runners=[RunnerFact(7, "rf-runner-01", "offline", False)]
+    )
+    assert decide([], minted_not_stored, SETTINGS, scan=True) == [
+        Issue("i-1", "rf-runner-01", "static")
+    ]
+    assert claims.claim("i-1", "rf-runner-01")

@@ -375,3 +375,18 @@ def test_lifecycle_is_not_completed_when_registration_fails(
     ]
     assert params(aws("ssm"), fleet) == []
     assert not reg.claims.claimed(iid)  # released, so the next event or scan retries
+
+
+def test_dynamo_claims_expire_in_minutes(aws: Callable[[str], Any], fleet: str) -> None:
+    from runnerfleet.controlplane.claims import CLAIM_TTL_SECONDS
+    from runnerfleet.controlplane.job_table import create_table
+
+    ddb = aws("dynamodb")
+    create_table(ddb, f"{fleet}-claims")
+    now = [1_800_000_000.0]
+    claims = DynamoClaims(ddb, f"{fleet}-claims", clock=lambda: now[0])
+    assert claims.claim("i-1", "r") and claims.claimed("i-1")
+    assert not claims.claim("i-1", "r")  # held by another invocation
+    now[0] += CLAIM_TTL_SECONDS + 1  # the holder died (a Lambda timeout): it expires
+    assert not claims.claimed("i-1")  # before DynamoDB's TTL sweep removes the item
+    assert claims.claim("i-1", "r")
