@@ -19,7 +19,9 @@ statement scoped to ARNs does not (actions are enforced; resource scoping is not
 moto's trust-policy check crashes (TypeError, HTTP 500) on a statement whose Principal names
 only services (`{"Service": "lambda.amazonaws.com"}`) when a user or role calls
 sts:AssumeRole: such a statement does not name the caller, so here it does not match (AWS
-answers AccessDenied).
+answers AccessDenied). A statement that does not name the caller, or whose Condition is not
+met (runnerfleet.strictaws.conditions), does not apply (moto: DENIED), and a Deny statement
+without Resource denies (moto: PERMITTED).
 """
 
 from __future__ import annotations
@@ -89,4 +91,33 @@ def apply() -> None:
         return bool(aws == "*" or principal == aws or principal in aws)
 
     setattr(IAMPolicyStatement, "_check_principal", _check_principal)  # noqa: B010
+
+    from moto.iam.access_control import PermissionResult
+
+    from runnerfleet.strictaws.conditions import conditions_hold
+
+    def is_action_permitted(
+        self: Any,
+        action: str,
+        resource: str = "*",
+        principal: str | None = None,
+        incoming_condition_values: dict[str, str] | None = None,
+    ) -> PermissionResult:
+        st = self._statement
+        if "NotAction" in st:
+            concerned = not self._check_element_matches("NotAction", action)
+        else:
+            concerned = self._check_element_matches("Action", action)
+        if not concerned or self.is_unknown_principal(st.get("Principal")):
+            return PermissionResult.NEUTRAL
+        if principal and not self._check_principal(principal):
+            return PermissionResult.NEUTRAL
+        allow = st.get("Effect") == "Allow"
+        if not conditions_hold(st.get("Condition"), allow, incoming_condition_values):
+            return PermissionResult.NEUTRAL
+        if st.get("Resource") and not self._check_element_matches("Resource", resource):
+            return PermissionResult.NEUTRAL
+        return PermissionResult.PERMITTED if allow else PermissionResult.DENIED
+
+    setattr(IAMPolicyStatement, "is_action_permitted", is_action_permitted)  # noqa: B010
     _applied = True

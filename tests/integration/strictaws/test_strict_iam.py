@@ -145,3 +145,62 @@ def test_signed_requests_with_encoded_paths_and_queries_pass(
     arn = "arn:aws:lambda:us-east-1:123456789012:function:strict-none"
     code, _, _ = error_of(lambda: lam.get_function(FunctionName=arn))
     assert code == "ResourceNotFoundException"
+
+
+def test_bucket_policies_apply_with_aws_request_context(
+    admin: boto3.Session, endpoint: str
+) -> None:
+    """The TLS-only bucket policy the stack writes lets SDK calls through (they use HTTPS in
+    AWS; moto alone denied every object call); an unconditional Deny still refuses."""
+    s3 = admin.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket="strict-tls-only")
+    deny_insecure = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::strict-tls-only", "arn:aws:s3:::strict-tls-only/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket="strict-tls-only", Policy=json.dumps(deny_insecure))
+    s3.put_object(Bucket="strict-tls-only", Key="agent.tar.gz", Body=b"x")
+    assert s3.get_object(Bucket="strict-tls-only", Key="agent.tar.gz")["Body"].read() == b"x"
+
+    deny_put = dict(deny_insecure)
+    deny_put["Statement"] = [
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::strict-tls-only/*",
+        }
+    ]
+    s3.put_bucket_policy(Bucket="strict-tls-only", Policy=json.dumps(deny_put))
+    _, _, status = error_of(lambda: s3.put_object(Bucket="strict-tls-only", Key="o", Body=b"y"))
+    assert status == 403
+
+
+def test_allow_with_a_condition_the_sandbox_cannot_know_is_not_refused(
+    admin: boto3.Session, endpoint: str
+) -> None:
+    iam = admin.client("iam", endpoint_url=endpoint)
+    arn = make_role(iam, "iam-tagged")
+    tagged = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ssm:DescribeParameters",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/runnerfleet:fleet": "demo"}},
+            }
+        ],
+    }
+    iam.put_role_policy(RoleName="iam-tagged", PolicyName="t", PolicyDocument=json.dumps(tagged))
+    ssm = _as(assume(arn, endpoint=endpoint)).client("ssm", endpoint_url=endpoint)
+    assert "Parameters" in ssm.describe_parameters()
