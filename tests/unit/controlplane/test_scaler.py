@@ -256,3 +256,37 @@ def test_properties_bounds_busy_and_idempotence(s: Snapshot, cfg: ScalerSettings
     # idempotent: acting on the decision and deciding again changes nothing
     again = apply(s, actions)
     assert decide(again, NO_COOLDOWN if cfg == NO_COOLDOWN else cfg) == []
+
+
+# ---- issue 13.4: hot idle runners per pool -------------------------------------------------
+def test_hot_pool_keeps_its_idle_runners_and_scale_in_leaves_them() -> None:
+    hot = replace(pool(lo=0, hi=6), idle=2)
+    # nothing queued, nothing running: the pool still wants its two hot runners
+    assert decide(snap([hot], [], [], {"default": 0}), NO_COOLDOWN) == [
+        SetDesiredCapacity("default", 2)
+    ]
+    # three queued jobs: busy + queued + idle, so two stay waiting when they start
+    jobs = [job(i) for i in range(3)]
+    assert decide(snap([hot], jobs, [], {"default": 2}), NO_COOLDOWN) == [
+        SetDesiredCapacity("default", 5)
+    ]
+    # four idle hosts long past their grace: scale-in terminates two, keeps two hot
+    runners = [RunnerState(i, f"rf-{i}", "online", False) for i in (1, 2, 3, 4)]
+    hosts = [host(i, age=7200) for i in (1, 2, 3, 4)]
+    actions = decide(snap([hot], [], hosts, {"default": 4}, runners), NO_COOLDOWN)
+    assert len([a for a in actions if isinstance(a, TerminateInstance)]) == 2
+    assert Pool("p", frozenset(), idle=0).idle == 0
+    with pytest.raises(ValueError, match="idle"):
+        Pool("p", frozenset(), idle=-1)
+
+
+def test_webhook_fast_path_uses_the_same_rule() -> None:
+    from runnerfleet.controlplane.scaler import scale_out
+
+    hot = replace(pool(lo=0, hi=6), idle=1)
+    assert scale_out(hot, Group("default", 0), 0, 1, NO_COOLDOWN, NOW) == SetDesiredCapacity(
+        "default", 2
+    )
+    assert scale_out(hot, Group("default", 2), 0, 1, NO_COOLDOWN, NOW) is None  # never lowers
+    cooling = ScalerSettings(scale_out_cooldown=60)
+    assert scale_out(hot, Group("default", 0, NOW - 10), 0, 1, cooling, NOW) is None

@@ -1,0 +1,80 @@
+"""ControlPlaneSettings: the Lambda environment contract and the config mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from runnerfleet.controlplane.settings import ControlPlaneSettings, table_name
+
+ENV = {
+    "RUNNERFLEET_NAME": "rf",
+    "RUNNERFLEET_TABLE": "rf-control-plane",
+    "RUNNERFLEET_MODE": "autoscaled",
+    "RUNNERFLEET_RUNNER_LABELS": "linux, x64",
+    "RUNNERFLEET_POOL_LABELS": '{"default": [], "gpu": ["gpu"]}',
+    "RUNNERFLEET_POOL_IDLE": '{"gpu": 2}',
+    "RUNNERFLEET_EPHEMERAL": "true",
+    "RUNNERFLEET_GITHUB_OWNER": "acme",
+    "RUNNERFLEET_GITHUB_REPOSITORY": "",
+    "RUNNERFLEET_GITHUB_API_URL": "https://ghe.example.com/api/v3/",
+    "RUNNERFLEET_BOOT_TIMEOUT": "900",
+    "RUNNERFLEET_LOG_LEVEL": "debug",
+}
+
+
+def test_from_env_reads_the_contract() -> None:
+    s = ControlPlaneSettings.from_env(ENV)
+    assert (s.name, s.table, s.mode, s.ephemeral) == ("rf", "rf-control-plane", "autoscaled", True)
+    assert s.runner_labels == ("linux", "x64") and s.github_repository is None
+    assert s.github_api_url == "https://ghe.example.com/api/v3"
+    assert s.webhook_secret_parameter == "/rf/github/webhook-secret"
+    assert (s.boot_timeout, s.log_level, s.runner_group_id) == (900.0, "DEBUG", 1)
+    pools = {p.name: p for p in s.pools()}
+    assert pools["gpu"].idle == 2 and pools["default"].idle == 0
+    assert "gpu" in pools["gpu"].labels and "x64" in pools["default"].labels
+    reg = s.registrar_settings()
+    assert (reg.owner, reg.ephemeral, reg.api_url) == ("acme", True, s.github_api_url)
+    assert table_name("rf") == "rf-control-plane"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("RUNNERFLEET_NAME", "", "RUNNERFLEET_NAME"),
+        ("RUNNERFLEET_MODE", "both", "RUNNERFLEET_MODE"),
+        ("RUNNERFLEET_POOL_LABELS", "[1]", "RUNNERFLEET_POOL_LABELS"),
+        ("RUNNERFLEET_POOL_LABELS", '{"a": "x"}', "RUNNERFLEET_POOL_LABELS"),
+        ("RUNNERFLEET_POOL_IDLE", '{"gpu": -1}', "RUNNERFLEET_POOL_IDLE"),
+        ("RUNNERFLEET_POOL_IDLE", '{"nope": 1}', "idle counts"),
+        ("RUNNERFLEET_EPHEMERAL", "yes", "RUNNERFLEET_EPHEMERAL"),
+        ("RUNNERFLEET_BOOT_TIMEOUT", "10", "RUNNERFLEET_BOOT_TIMEOUT"),
+        ("RUNNERFLEET_RUNNER_COUNT", "x", "RUNNERFLEET_RUNNER_COUNT"),
+        ("RUNNERFLEET_LOG_LEVEL", "LOUD", "RUNNERFLEET_LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_the_variable(key: str, value: str, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        ControlPlaneSettings.from_env({**ENV, key: value})
+
+
+def test_from_config_matches_the_fleet_config() -> None:
+    from runnerfleet import config
+
+    cfg = config.validate(
+        {
+            "name": "rfx",
+            "github": {"owner": "acme", "repository": "app"},
+            "runners": {"mode": "autoscaled", "pools": [{"name": "default", "max_size": 3}]},
+        }
+    )
+    s = ControlPlaneSettings.from_config(cfg, table="rfx-control-plane", github_api_url="http://x/")
+    assert (s.name, s.table, s.github_owner, s.github_repository) == (
+        "rfx",
+        "rfx-control-plane",
+        "acme",
+        "app",
+    )
+    assert s.github_api_url == "http://x" and s.pool_sizes == {"default": (0, 3)}
+    assert [p.max_size for p in s.pools()] == [3]
+    with pytest.raises(ValueError, match="GitHub owner"):
+        ControlPlaneSettings(name="rf").registrar_settings()
