@@ -8,6 +8,11 @@ Routes:
 
 Optionally a background thread calls `tick()` (a reconcile pass) every `tick_seconds`; a
 failing pass is logged and the next one runs as planned. Only loopback addresses are bound.
+
+Bounded: each connection has a socket timeout (`request_timeout`, a half-open or slow client
+is dropped), at most `max_connections` are served at once (one more gets 503 and is
+closed), and a malformed request (a Content-Length that is not ASCII digits, a short body)
+gets 400 instead of killing its thread.
 This module only serves HTTP: the processor comes built (runnerfleet.controlplane.local).
 """
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,7 +54,12 @@ class ControlPlaneServer:
         *,
         tick: Callable[[], Any] | None = None,
         tick_seconds: float = 60.0,
+        request_timeout: float = 10.0,
+        max_connections: int = 32,
     ) -> None:
+        if request_timeout <= 0 or max_connections < 1:
+            raise ValueError("request_timeout must be > 0 and max_connections >= 1")
+        self.request_timeout, self.max_connections = request_timeout, max_connections
         if not is_loopback(host):
             raise ValueError(
                 f"`runnerfleet serve` binds loopback addresses only, not {host!r}; in AWS the "
@@ -67,7 +78,8 @@ class ControlPlaneServer:
         return f"http://{shown}:{self.port}"
 
     def start(self) -> str:
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler(self.processor))
+        handler = _handler(self.processor, self.request_timeout)
+        self._server = _BoundedServer((self.host, self.port), handler, self.max_connections)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         serve = threading.Thread(
@@ -110,11 +122,50 @@ class ControlPlaneServer:
         self.stop()
 
 
-def _handler(processor: WebhookProcessor) -> type[BaseHTTPRequestHandler]:
+class _BoundedServer(ThreadingHTTPServer):
+    """A threading server that serves at most `limit` connections at once."""
+
+    def __init__(self, address: tuple[str, int], handler: Any, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        body = b'{"ok": false, "error": "too many connections; retry later"}'
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        try:
+            request.settimeout(1.0)
+            request.sendall(head.encode() + body)
+        except OSError:
+            pass
+        finally:
+            self.shutdown_request(request)
+
+
+def _handler(processor: WebhookProcessor, request_timeout: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "runnerfleet-controlplane"
         sys_version = ""
+        timeout = request_timeout  # socket timeout: half-open and slow clients are dropped
 
         def _reply(self, reply: Reply) -> None:
             data = json.dumps(reply.body).encode()
@@ -131,10 +182,23 @@ def _handler(processor: WebhookProcessor) -> type[BaseHTTPRequestHandler]:
                 self._reply(Reply(404, {"ok": False, "error": f"no route GET {self.path}"}))
 
         def do_POST(self) -> None:
+            try:
+                self._post()
+            except (TimeoutError, ConnectionError):
+                self.close_connection = True  # the client went away or stalled: no reply
+
+        def _post(self) -> None:
             raw_length = self.headers.get("content-length")
-            if raw_length is None or not raw_length.isdigit():
+            if raw_length is None:
                 self.close_connection = True
                 self._reply(Reply(411, {"ok": False, "error": "Content-Length is required"}))
+                return
+            raw_length = raw_length.strip()
+            if not (raw_length.isascii() and raw_length.isdigit()) or len(raw_length) > 12:
+                self.close_connection = True
+                self._reply(
+                    Reply(400, {"ok": False, "error": "Content-Length must be ASCII digits"})
+                )
                 return
             length = int(raw_length)
             if length > MAX_BODY_BYTES:
@@ -146,6 +210,10 @@ def _handler(processor: WebhookProcessor) -> type[BaseHTTPRequestHandler]:
                 self._reply(Reply(404, {"ok": False, "error": f"no route POST {self.path}"}))
                 return
             body = self.rfile.read(length)
+            if len(body) != length:
+                self.close_connection = True
+                self._reply(Reply(400, {"ok": False, "error": "body shorter than Content-Length"}))
+                return
             try:
                 reply = processor.handle(dict(self.headers.items()), body)
             except Exception as exc:  # the reply must not leak details

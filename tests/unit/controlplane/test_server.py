@@ -353,3 +353,65 @@ def test_serve_process_receives_emulator_webhooks(tmp_path: Any) -> None:
         if proc is not None and proc.poll() is None:
             proc.kill()
         moto_server.stop()
+
+
+# ---- issue 14.8: socket timeouts, bounded connections, malformed headers -----------------
+def _raw(url: str, data: bytes, wait: float = 10.0) -> bytes:
+    """Send raw bytes and read until the server closes the connection (or `wait` passes)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=wait) as sock:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(4096):
+            out += chunk
+        return out
+
+
+def _quiet_server(**kw: Any) -> ControlPlaneServer:
+    return ControlPlaneServer(WebhookProcessor(SECRET, MemoryJobTable(), []), **kw)
+
+
+def test_non_ascii_or_bogus_content_length_gets_400_and_the_server_lives() -> None:
+    with _quiet_server(request_timeout=1.0) as server:
+        for value in ("\u00b2".encode("latin-1"), b"12abc", b"-1", b"9" * 30):
+            reply = _raw(
+                server.url,
+                b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: " + value + b"\r\n\r\n",
+            )
+            assert reply.startswith(b"HTTP/1.1 400"), (value, reply[:80])
+            assert b"ASCII digits" in reply
+        short = _raw(
+            server.url, b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n"
+        )  # then nothing: the server drops the stalled request at its socket timeout
+        assert short == b""
+        ok = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert ok.startswith(b"HTTP/1.1 200")
+
+
+def test_half_open_connections_time_out_and_connections_are_bounded() -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    with _quiet_server(request_timeout=0.5, max_connections=2) as server:
+        parts = urlsplit(server.url)
+        held = [socket.create_connection((parts.hostname, parts.port)) for _ in range(2)]
+        try:
+            held[0].sendall(b"POST /webhook HTTP/1.1\r\n")  # half a request, then silence
+            # a third connection is refused with 503 while two are held
+            third = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert third.startswith(b"HTTP/1.1 503"), third[:80]
+            # the held ones are closed by the server's socket timeout (recv sees EOF)
+            for sock in held:
+                sock.settimeout(10)
+                assert sock.recv(4096) == b""
+        finally:
+            for sock in held:
+                sock.close()
+        # slots are free again
+        ok = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert ok.startswith(b"HTTP/1.1 200")
+    with pytest.raises(ValueError, match="max_connections"):
+        _quiet_server(max_connections=0)
