@@ -191,7 +191,7 @@ class NetworkConfig(_Model):
     private_subnet_cidrs: list[Cidr] = Field(default_factory=lambda: ["10.0.2.0/24"])
     nat: Literal["single", "per_az", "instance"] = "single"
     interface_endpoints: bool = False
-    flow_logs: bool = False
+    flow_logs: bool = True  # secure default (CKV2_AWS_11): traffic records for investigations
 
 
 def _instance_type(v: str) -> str:

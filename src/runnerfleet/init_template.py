@@ -52,7 +52,7 @@ public_subnet_cidrs = ["10.0.1.0/24"]         # one per zone, same order
 private_subnet_cidrs = ["10.0.2.0/24"]        # one per zone, same order
 nat = "single"                                # "single" | "per_az" | "instance" (cheapest)
 interface_endpoints = false                   # SSM/ECR/Logs/STS endpoints: less NAT traffic
-flow_logs = false
+flow_logs = true                              # VPC flow logs to CloudWatch Logs
 
 [runners]
 mode = {q(a.mode)}                             # "static" | "autoscaled"

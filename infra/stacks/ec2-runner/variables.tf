@@ -84,9 +84,9 @@ variable "enable_interface_endpoints" {
 }
 
 variable "enable_flow_logs" {
-  description = "Send VPC flow logs to CloudWatch Logs."
+  description = "Send VPC flow logs to CloudWatch Logs (on by default: a record of the fleet's traffic for investigations)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 # ---- runners -------------------------------------------------------------------------

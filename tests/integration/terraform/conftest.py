@@ -46,7 +46,7 @@ PLAN_AMI = "ami-0123456789abcdef0"  # plans only; nothing is launched
 PLAN_CONFIGS: dict[str, dict[str, Any]] = {
     "static": {
         "name": "rfscan",
-        "network": {"flow_logs": True, "interface_endpoints": True},
+        "network": {"interface_endpoints": True},  # flow logs: on by default (CKV2_AWS_11)
         "runners": {
             "mode": "static", "count": 2, "ami_id": PLAN_AMI,
             "s3_bucket_names": ["rfscan-artifacts"],
