@@ -65,6 +65,21 @@ def _plan_summary_line(plan: PlanResult) -> str:
     )
 
 
+def can_ask() -> bool:
+    """True when a person can answer a confirmation (standard input is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def floor_line(cfg: config_mod.FleetConfig) -> str:
+    """What the fleet costs a month at least (runnerfleet.cost), for the plan summary."""
+    from runnerfleet import cost
+
+    try:
+        return cost.render_floor_line(cost.monthly_floor(cfg))
+    except ValueError as exc:  # UnknownRegion / UnknownInstanceType: no price to show
+        return f"monthly floor: not estimated ({exc})"
+
+
 @handle_errors
 def init(
     path: Annotated[Path, typer.Option("--path", help="Where to write the config.")] = Path(
@@ -129,10 +144,13 @@ def up(
         dep = deployment_for(cfg, project, sandbox, start=True, report=report)
 
         def confirm(plan: PlanResult) -> bool:
-            if dep.target.is_sandbox or yes:
+            if dep.target.is_sandbox:
                 return True
             report(f"plan: {_plan_summary_line(plan)}")
-            if not sys.stdin.isatty():
+            report(floor_line(cfg))
+            if yes:
+                return True
+            if not can_ask():
                 fail("changes need confirmation: re-run with --yes", EXIT_CHANGES)
             return typer.confirm(f"Apply these changes to {dep.target.label}?", default=False)
 
