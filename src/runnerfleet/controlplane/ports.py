@@ -20,6 +20,22 @@ class GitHubPort(Protocol):
     def get_job(self, owner: str, repo: str, job_id: int) -> Any: ...
 
 
+class RegistrarGitHubPort(GitHubPort, Protocol):
+    """What the registrar also needs: one-shot registrations."""
+
+    def generate_jit_config(
+        self,
+        owner: str,
+        repo: str | None,
+        *,
+        name: str,
+        labels: list[str],
+        runner_group_id: int | None = None,
+    ) -> Any: ...
+
+    def create_registration_token(self, owner: str, repo: str | None = None) -> Any: ...
+
+
 @runtime_checkable
 class QueueDiscovery(Protocol):
     """GitHub's own queue (an installation's repositories -> queued runs -> their jobs, all

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from runnerfleet.agent.registration import DEFAULT_LABELS, Registration
 from runnerfleet.controlplane.claims import Claims
+from runnerfleet.controlplane.ports import RegistrarGitHubPort
 from runnerfleet.controlplane.ssm_store import RegistrationStore
 from runnerfleet.vocabulary import (
     ASG_NAME_TAG,
@@ -288,9 +289,9 @@ class Registrar:
     """Gathers facts, decides, acts. One per process: its GitHub client caches the App token."""
 
     settings: RegistrarSettings
-    ec2: Any
-    ssm: Any
-    github: Any
+    ec2: Any  # boto3 EC2 client
+    ssm: Any  # boto3 SSM client
+    github: RegistrarGitHubPort
     claims: Claims
     autoscaling: Any = None
     clock: Callable[[], float] = time.time
