@@ -428,7 +428,7 @@ class GithubConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.fullmatch(r"^https?://[^/\s]+(/.*)?$", v):
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", v):
             raise ValueError(f"{v!r} is not a URL; use https://github.com or your GHES URL")
         return v.rstrip("/")
 

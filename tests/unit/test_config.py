@@ -255,6 +255,8 @@ def test_instance_type_list_is_botocores() -> None:
         ({"runners": {"s3_bucket_names": ["a b"]}}, "runners.s3_bucket_names", "bucket"),
         ({"tags": {"team": "x\ny"}}, "tags", "value"),
         ({"github": {"repository": "r;m"}}, "github.repository", "repository"),
+        ({"github": {"url": "https://ghe.example.com/$(id)"}}, "github.url", "url"),
+        ({"github": {"url": "https://ghe.example.com/a b"}}, "github.url", "url"),
         ({"backend": {"key": "state\n.tfstate"}}, "backend.key", "object key"),
         (
             {"control_plane": {"reconcile_schedule": "often"}},
