@@ -28,8 +28,14 @@ PERMISSIONS: dict[str, dict[str, dict[str, str]]] = {
         "plan": {"contents": "read", "id-token": "write"},
         # post or update the plan comment; runs no repository code
         "comment": {"pull-requests": "write"},
-        # checkout; OIDC for the apply role; read the merged PR's plan comment
-        "apply": {"contents": "read", "id-token": "write", "pull-requests": "read"},
+        # checkout; OIDC for the apply role; find the merged PR (pull-requests) and download
+        # the reviewed plan artifact of its run (actions)
+        "apply": {
+            "actions": "read",
+            "contents": "read",
+            "id-token": "write",
+            "pull-requests": "read",
+        },
     },
     "destroy.yml": {
         "confirm": {"contents": "read"},  # checkout to read the fleet name from the config
@@ -208,3 +214,44 @@ def test_checkouts_do_not_persist_credentials(path: Path) -> None:
         for step in job.get("steps", []):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert step.get("with", {}).get("persist-credentials") is False, job_id
+
+
+def test_reviewed_plan_goes_from_pr_to_apply_as_an_artifact_without_the_plan_file() -> None:
+    jobs = _wf("deploy.yml")["jobs"]
+    upload = next(s for s in jobs["plan"]["steps"] if "upload-artifact" in str(s.get("uses")))
+    assert upload["with"]["name"] == "runnerfleet-plan-${{ github.event.pull_request.head.sha }}"
+    assert upload["with"]["path"].split() == ["plan.json", "plan-summary.md"]
+    assert "tfplan" not in str(upload["with"]), "the plan file (sensitive values) never leaves"
+    steps = jobs["apply"]["steps"]
+    download = next(s for s in steps if "download-artifact" in str(s.get("uses")))
+    assert download["with"]["name"] == "runnerfleet-plan-${{ steps.pr.outputs.head }}"
+    assert download["with"]["run-id"] == "${{ steps.pr.outputs.run_id }}"
+    find = next(s for s in steps if s.get("id") == "pr")
+    script = find["with"]["script"]
+    assert "listPullRequestsAssociatedWithCommit" in script and "merge_commit_sha === sha" in script
+    assert 'status: "success"' in script and "head_sha: pr.head.sha" in script
+    reviewed = next(s for s in steps if s.get("id") == "reviewed")
+    assert "reviewed/plan.json" in reviewed["run"]
+
+
+def test_workflows_install_the_pinned_cli_and_terraform() -> None:
+    """A fresh repository has no source tree: the CLI comes pinned, with its modules."""
+    import tomllib
+
+    version = tomllib.loads((wfcheck.REPO / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"
+    ]["version"]
+    for name in ("deploy.yml", "destroy.yml", "drift.yml"):
+        wf = _wf(name)
+        assert wf["env"]["RUNNERFLEET_SPEC"] == (
+            "${{ vars.RUNNERFLEET_SPEC || 'runnerfleet==" + version + "' }}"
+        ), f"{name}: pin the CLI to this release ({version})"
+        assert re.fullmatch(r"\d+\.\d+\.\d+", wf["env"]["TERRAFORM_VERSION"]), name
+        for job_id, job in wf["jobs"].items():
+            runs = [s.get("run", "") for s in job.get("steps", [])]
+            if any("runnerfleet " in r for r in runs):
+                pinned = 'pip install --disable-pip-version-check "${RUNNERFLEET_SPEC}"'
+                assert any(pinned in r for r in runs), f"{name}:{job_id}: install the pinned CLI"
+                assert not any("pip install" in r and " ." in r for r in runs), (
+                    f"{name}:{job_id} installs from a source tree a fresh repository lacks"
+                )
