@@ -120,6 +120,15 @@ data "aws_iam_policy_document" "registrar" {
     resources = ["*"]
   }
 
+  # Warm pools: an instance is registered once it leaves the pool (its lifecycle state is
+  # no longer Warmed:*). autoscaling:DescribeAutoScalingInstances has no resource-level
+  # permissions.
+  statement {
+    sid       = "DescribeLifecycleStates"
+    actions   = ["autoscaling:DescribeAutoScalingInstances"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "TagFleetInstances"
     actions   = ["ec2:CreateTags"]

@@ -29,15 +29,17 @@ DynamoDB design: string hash key `pk`, no sort key, no index, TTL attribute `exp
 A webhook transition is one TransactWriteItems: Put job (condition: its stored rank is the
 one expected), Update pool (ADD the counter deltas, seq), Put delivery (condition: absent).
 The transaction's cancellation reasons say which condition failed (a duplicate delivery, or
-a job whose stored status differs: then it is read once and the transition retried from
-what is stored). Reading a pool is one consistent GetItem. The periodic pass reads every
-live item with one paginated Scan (jobs for stuck-job checks, pools for cooldowns), and
-rewrites a pool's counters from the jobs it saw, conditioned on `seq` not having moved, so
-counters that drifted (a TTL-expired open job) heal within one pass.
+a job whose stored status differs: the reason carries the stored item,
+ReturnValuesOnConditionCheckFailure=ALL_OLD, and the transition is retried from it, with no
+extra read). Reading a pool is one consistent GetItem. The periodic pass reads every live
+item with one paginated Scan (jobs for stuck-job checks, pools for cooldowns), and rewrites
+a pool's counters from the jobs it saw, conditioned on `seq` not having moved, so counters
+that drifted (a TTL-expired open job) heal within one pass.
 
-Terraform needs: hash key `pk` (S), TTL on `expires_at`, on-demand billing; IAM for the
-webhook: dynamodb:TransactWriteItems, GetItem, PutItem, DeleteItem, UpdateItem; for the
-reconcile pass also dynamodb:Scan.
+Terraform needs: hash key `pk` (S), TTL on `expires_at`, on-demand billing, no index. IAM
+(a transaction is authorized per item action): the webhook needs dynamodb:PutItem,
+UpdateItem, DeleteItem (a released delivery id) and GetItem (the pool's row); the reconcile
+pass dynamodb:Scan, PutItem, UpdateItem.
 """
 
 from __future__ import annotations
@@ -411,18 +413,6 @@ class DynamoJobTable:
     def _key(self, pk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}}
 
-    def _stored_rank(self, job_id: int) -> tuple[int | None, str | None]:
-        got = self.dynamodb.get_item(
-            TableName=self.table,
-            Key=self._key(f"job#{job_id}"),
-            ConsistentRead=True,
-            ProjectionExpression="#r, #s",
-            ExpressionAttributeNames={"#r": "rank", "#s": "status"},
-        ).get("Item")
-        if not got:
-            return None, None
-        return int(got["rank"]["N"]), str(got["status"]["S"])
-
     def _delivery_put(self, delivery: str, now: float) -> dict[str, Any]:
         return {
             "Put": {
@@ -451,15 +441,15 @@ class DynamoJobTable:
             except Exception as exc:
                 if _code(exc) != "TransactionCanceledException":
                     raise
-                reasons = [
-                    str(r.get("Code", "None"))
-                    for r in getattr(exc, "response", {}).get("CancellationReasons", [])
-                ]
+                found = getattr(exc, "response", {}).get("CancellationReasons", [])
+                reasons = [str(r.get("Code", "None")) for r in found]
                 if delivery is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
                     return Transition("duplicate")
                 if not reasons or reasons[0] != "ConditionalCheckFailed":
                     raise  # a conflict with a concurrent transaction: let the caller retry
-            rank, status = self._stored_rank(update.job_id)
+            stored = found[0].get("Item") or {}  # ALL_OLD: what is stored, no extra read
+            rank = int(stored["rank"]["N"]) if "rank" in stored else None
+            status = str(stored["status"]["S"]) if "status" in stored else None
             if rank is not None and rank >= update.rank:
                 if delivery is not None and not self._claim(delivery, now):
                     return Transition("duplicate")
@@ -470,7 +460,11 @@ class DynamoJobTable:
     def _transition_items(
         self, update: JobUpdate, pool: str, expected: int | None, now: float
     ) -> list[dict[str, Any]]:
-        put: dict[str, Any] = {"TableName": self.table, "Item": _job_item(update, pool, now)}
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": _job_item(update, pool, now),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
         if expected is None:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
