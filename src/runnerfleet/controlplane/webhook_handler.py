@@ -236,8 +236,7 @@ class WebhookProcessor:
 
     def _protect(self, pool: Pool, runner_name: str, now: float) -> list[Outcome]:
         assert self.fleet is not None
-        fleet_name = getattr(self.fleet, "name", "")
-        iid = instance_of(fleet_name, runner_name)
+        iid = instance_of(self.fleet.name, runner_name)
         if iid is None:
             return []
         view = self._view(pool, now)

@@ -159,8 +159,12 @@ def test_duplicate_events_give_one_parameter_and_one_runner(
     [iid] = launch(aws("ec2"), fleet, 1)
     reg = registrar(aws, emulator, fleet)
     events = [InstanceEvent(iid, state="pending"), InstanceEvent(iid, state="running")]
+    before = emulator.call_counts()
     first = reg.handle(events + events)
     assert [type(o.action).__name__ for o in first.outcomes] == ["Issue"]
+    made = {k: v - before.get(k, 0) for k, v in emulator.call_counts().items()}
+    made = {k: v for k, v in made.items() if v and "access_tokens" not in k}
+    assert made == {"POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig": 1}, made
     assert reg.handle(events).outcomes == []
     assert reg.run_once().outcomes == []
     assert params(aws("ssm"), fleet) == [f"/{fleet}/runners/{iid}"]
