@@ -13,6 +13,7 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_18:Access logging would need a second bucket per fleet; the objects are rebuildable build outputs with no data, and CloudTrail records the API calls.
   #checkov:skip=CKV_AWS_144:Cross-region replication is pointless for build outputs that runnerfleet up rebuilds from source.
   #checkov:skip=CKV2_AWS_62:No consumer for event notifications: hosts fetch the object named in their user data.
+  #checkov:skip=CKV2_AWS_61:No lifecycle rule: one ~15 MB object per agent build (content-addressed keys), kept as noncurrent versions for rollback; cents per year.
   #checkov:skip=CKV_AWS_145:SSE-S3 by default (no key policy for every host role to maintain); artifacts_kms_key_arn switches to SSE-KMS.
   bucket        = local.artifacts_bucket
   force_destroy = true # build outputs only: `runnerfleet down` may remove every version
@@ -55,27 +56,6 @@ resource "aws_s3_bucket_ownership_controls" "artifacts" {
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-
-  rule {
-    id     = "old-builds"
-    status = "Enabled"
-
-    filter {}
-
-    noncurrent_version_expiration {
-      noncurrent_days = 30
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.artifacts]
 }
 
 data "aws_iam_policy_document" "artifacts" {

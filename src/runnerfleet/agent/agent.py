@@ -89,6 +89,7 @@ class Agent:
     instance_id: str = ""
     health: HealthReporter = field(init=False)
     asg_name: str | None = None
+    _warm_logged: bool = False
 
     def __post_init__(self) -> None:
         self.health = HealthReporter(self.settings.status_dir, self.ec2, self.wall_clock)
@@ -145,6 +146,12 @@ class Agent:
         while True:
             if self._should_drain():
                 return None
+            if self._warming():
+                # A warm-pool instance gets its registration once it goes InService: never
+                # consume one while warming (it could be stopped mid-job or spend it).
+                deadline = self.clock() + s.registration_timeout if bounded else deadline
+                self.sleep(s.poll_interval)
+                continue
             try:
                 resp = self.ssm.get_parameter(Name=name, WithDecryption=True)
             except (ClientError, BotoCoreError) as exc:
@@ -332,6 +339,20 @@ class Agent:
         if action is Action.TERMINATE_SELF:
             self._terminate_self(replace=True)
         return State.FAILED
+
+    def _warming(self) -> bool:
+        """True while the ASG target lifecycle state is Warmed:* (a warm-pool instance)."""
+        try:
+            state = self.imds.lifecycle_state()
+        except Exception as exc:  # a flaky IMDS must not block the registration
+            log.warning("IMDS lifecycle check failed: %s", exc)
+            return False
+        if state is not None and state.startswith("Warmed:"):
+            if not self._warm_logged:
+                self._warm_logged = True
+                self.health.report(State.WAITING, f"warm pool ({state}): not registering yet")
+            return True
+        return False
 
     # ---- interruption and termination ----------------------------------------------------
     def _should_drain(self) -> bool:

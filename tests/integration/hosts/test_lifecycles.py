@@ -205,3 +205,28 @@ def test_static_ephemeral_host_stays_and_takes_a_fresh_registration_per_job(
     assert emulator.job(second)["conclusion"] == "success"
     assert _instance_state(ec2, iid) == "running"
     assert "waiting for the next registration" in agent_logs.text
+
+
+def test_warm_pool_instance_takes_its_registration_only_in_service(
+    aws: Callable[[str], Any],
+    emulator: GitHubEmulator,
+    make_registrar: Callable[..., Registrar],
+    hosts: Callable[..., Host],
+    fleet: str,
+) -> None:
+    """While the ASG says Warmed:* the agent leaves the registration alone (the instance may
+    be stopped any moment); once InService it consumes it and the runner comes online."""
+    ssm = aws("ssm")
+    [iid] = launch_runners(aws("ec2"), fleet, 1)
+    assert make_registrar(fleet, ephemeral=True).run_once().ok
+    host = hosts(iid, ephemeral=True)
+    host.imds.lifecycle = "Warmed:Running"
+    host.start()
+    host.wait_for(State.WAITING, times=2)  # "reading ..." then "warm pool (Warmed:Running)"
+    assert ssm.get_parameter(Name=f"/{fleet}/runners/{iid}")["Parameter"]["Name"]
+    assert State.REGISTERING.value not in host.agent.health.history  # type: ignore[union-attr]
+
+    host.imds.lifecycle = "InService"
+    host.wait_for(State.ONLINE)
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=f"/{fleet}/runners/{iid}")
