@@ -209,6 +209,11 @@ class JobTable(Protocol):
 
     def mark_scaled(self, pool: str, direction: Literal["out", "in"], now: float) -> None: ...
 
+    def host_left(self, pool: str) -> None:
+        """An ephemeral host finished its job and leaves with a decrement (above the group's
+        minimum): lower the cached desired capacity by one, never below the minimum."""
+        ...
+
     def scan(self, now: float) -> tuple[list[tuple[JobUpdate, str]], dict[str, PoolView]]:
         """Every live job (with its pool) and every pool row (the periodic pass only)."""
         ...
@@ -316,6 +321,12 @@ class MemoryJobTable:
                 self._pools[pool] = replace(view, last_scale_out_at=now)
             else:
                 self._pools[pool] = replace(view, last_scale_in_at=now)
+
+    def host_left(self, pool: str) -> None:
+        with self._lock:
+            view = self._pools.get(pool, PoolView(pool))
+            if view.desired is not None and view.desired > (view.min_size or 0):
+                self._pools[pool] = replace(view, desired=view.desired - 1)
 
     def scan(self, now: float) -> tuple[list[tuple[JobUpdate, str]], dict[str, PoolView]]:
         with self._lock:
@@ -564,6 +575,19 @@ class DynamoJobTable:
             UpdateExpression=f"SET kind = :kind, {key} = :t",
             ExpressionAttributeValues={":kind": {"S": "pool"}, ":t": {"N": repr(float(now))}},
         )
+
+    def host_left(self, pool: str) -> None:
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(f"pool#{pool}"),
+                UpdateExpression="SET desired = desired - :one",
+                ConditionExpression="desired > min_size",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        except Exception as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def scan(self, now: float) -> tuple[list[tuple[JobUpdate, str]], dict[str, PoolView]]:
         rows: list[tuple[JobUpdate, str]] = []

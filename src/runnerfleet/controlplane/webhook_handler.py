@@ -18,7 +18,9 @@
 7. React, with constant work: `queued`/`waiting` runs the scaler's fast path on the pool's
    counters and its cached group (one read), raising capacity with one Auto Scaling call;
    `in_progress` protects the job's host from scale-in (its instance id is in the runner's
-   name); `completed` changes nothing here (scale-in is the periodic pass's). AWS calls
+   name); `completed` changes no capacity (scale-in is the periodic pass's), but in an
+   ephemeral pool it lowers the cached desired capacity by one (the host leaves with a
+   decrement above the group's minimum), so the next queued job raises it again. AWS calls
    before the launch call: the write and the pool read. No event reads other jobs.
 
 Nothing secret is logged: log lines carry ids, actions and reasons, passed through
@@ -136,7 +138,7 @@ class WebhookProcessor:
         recorded = result.outcome == "recorded"
         log.info(redact(f"delivery {delivery}: job {ev.job_id} {ev.action} recorded={recorded}"))
         try:
-            outcomes = self.react(update, pool, now)
+            outcomes = self.react(update, pool, now, recorded=recorded)
         except Exception:
             try:
                 self.jobs.release(delivery)  # let GitHub's redelivery in
@@ -156,7 +158,9 @@ class WebhookProcessor:
         )
 
     # ---- the fast path -------------------------------------------------------------------
-    def react(self, update: JobUpdate, pool: Pool | None, now: float) -> list[Outcome]:
+    def react(
+        self, update: JobUpdate, pool: Pool | None, now: float, *, recorded: bool = True
+    ) -> list[Outcome]:
         """What this event may change: capacity (queued) or protection (in progress)."""
         if self.fleet is None or pool is None or pool.mode != "autoscaled":
             return []
@@ -164,6 +168,8 @@ class WebhookProcessor:
             return self._scale_out(pool, now)
         if update.status == "in_progress" and update.runner_name:
             return self._protect(pool, update.runner_name, now)
+        if update.status == "completed" and pool.ephemeral and update.runner_name and recorded:
+            self.jobs.host_left(pool.name)  # its host leaves with a decrement: keep the view
         return []
 
     def _view(self, pool: Pool, now: float) -> PoolView:

@@ -624,3 +624,40 @@ def test_reconcile_lambda_heals_a_stale_queue(
     cw = boto3.client("cloudwatch", region_name="us-east-1")
     metrics = cw.list_metrics(Namespace=NAMESPACE, MetricName=QUEUED_JOBS)["Metrics"]
     assert metrics[0]["Dimensions"] == [{"Name": "Fleet", "Value": "rf"}]
+
+
+def test_ephemeral_completion_lowers_the_cached_desired_so_the_next_job_scales_out() -> None:
+    """An ephemeral host leaves with a decrement after its job: the next queued job must
+    raise the group again, though the cached view said it already had that capacity."""
+    fleet = FakeFleet()
+    hot = Pool("default", frozenset({"linux", "x64"}), 0, 3, ephemeral=True)
+    proc = WebhookProcessor(SECRET, MemoryJobTable(), [hot], fleet, clock=lambda: NOW)
+    steps = [
+        (11, "queued", None),
+        (11, "in_progress", "rf-runner-default-i-0abc"),
+        (11, "completed", "rf-runner-default-i-0abc"),
+        (11, "completed", "rf-runner-default-i-0abc"),  # a second delivery: no second drop
+        (12, "queued", None),
+    ]
+    for i, (job_id, action, runner) in enumerate(steps):
+        body = payload(job_id=job_id, action=action, runner=runner)
+        assert proc.handle(headers(body, f"d-{i}"), body).status == 200
+    scaled = [a for a in fleet.performed if isinstance(a, SetDesiredCapacity)]
+    assert scaled == [SetDesiredCapacity("default", 1), SetDesiredCapacity("default", 1)]
+    assert proc.jobs.pool("default").desired == 1
+
+
+def test_dynamo_host_left_never_goes_below_the_minimum() -> None:
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(ddb, "rf-control-plane")
+        t = DynamoJobTable(ddb, "rf-control-plane")
+        t.remember_group(
+            "default", asg_name="rf-default", min_size=1, max_size=4, desired=2, now=NOW
+        )
+        t.host_left("default")
+        assert t.pool("default").desired == 1
+        t.host_left("default")  # at the minimum the host leaves without a decrement
+        assert t.pool("default").desired == 1
+        t.host_left("nope")  # no row: nothing to lower
+        assert t.pool("nope").desired is None
