@@ -7,7 +7,9 @@ Entry points other code relies on:
 - `parse_workflow_job(body) -> WorkflowJobEvent`; other events and malformed bodies raise
   a specific WebhookError subclass. Bodies over 25 MB (GitHub's cap) are rejected.
 - `DeliveryDedupe` (`claim(delivery_id) -> bool`, True only the first time) with
-  `InMemoryDedupe` for local use and `DynamoDedupe` (conditional put) in AWS.
+  `InMemoryDedupe` for local use and `DynamoDedupe` (conditional put) in AWS. The control
+  plane does not use them: it claims a delivery in the same write that records its job
+  (runnerfleet.controlplane.job_table), so a failed delivery is never marked as seen.
 
 Pure apart from DynamoDedupe's calls through the boto3 client it is given.
 """
