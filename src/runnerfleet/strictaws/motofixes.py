@@ -19,7 +19,13 @@ statement scoped to ARNs does not (actions are enforced; resource scoping is not
 moto's trust-policy check crashes (TypeError, HTTP 500) on a statement whose Principal names
 only services (`{"Service": "lambda.amazonaws.com"}`) when a user or role calls
 sts:AssumeRole: such a statement does not name the caller, so here it does not match (AWS
-answers AccessDenied). A statement that does not name the caller, or whose Condition is not
+answers AccessDenied).
+
+moto names the action after the SigV4 signing name, which differs from the IAM prefix for
+CloudWatch: it asked for `monitoring:PutMetricData`, so a role granted
+`cloudwatch:PutMetricData` (as AWS requires) was refused. The prefix is mapped here.
+
+A statement that does not name the caller, or whose Condition is not
 met (runnerfleet.strictaws.conditions), does not apply (moto: DENIED), and a Deny statement
 without Resource denies (moto: PERMITTED).
 """
@@ -31,6 +37,7 @@ from urllib.parse import quote, unquote
 
 _applied = False
 _BODILESS = ("GET", "HEAD", "DELETE")
+IAM_PREFIX = {"monitoring": "cloudwatch"}  # SigV4 signing name -> IAM action prefix
 
 
 def canonical_path(path: str) -> str:
@@ -67,6 +74,16 @@ def apply() -> None:
         return request
 
     setattr(IAMRequestBase, "_create_aws_request", _create_aws_request)  # noqa: B010
+
+    original_init = IAMRequestBase.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        prefix, _, name = str(self._action).partition(":")
+        if prefix in IAM_PREFIX:
+            self._action = f"{IAM_PREFIX[prefix]}:{name}"
+
+    setattr(IAMRequestBase, "__init__", __init__)  # noqa: B010
 
     from moto.iam.access_control import IAMPolicyStatement
 

@@ -204,3 +204,12 @@ def test_allow_with_a_condition_the_sandbox_cannot_know_is_not_refused(
     iam.put_role_policy(RoleName="iam-tagged", PolicyName="t", PolicyDocument=json.dumps(tagged))
     ssm = _as(assume(arn, endpoint=endpoint)).client("ssm", endpoint_url=endpoint)
     assert "Parameters" in ssm.describe_parameters()
+
+
+def test_cloudwatch_actions_use_the_iam_prefix(admin: boto3.Session, endpoint: str) -> None:
+    """CloudWatch signs as `monitoring`; IAM names its actions `cloudwatch:*` (moto alone
+    asked for monitoring:PutMetricData and refused a correctly granted role)."""
+    iam = admin.client("iam", endpoint_url=endpoint)
+    arn = make_role(iam, "iam-metrics", "cloudwatch:PutMetricData")
+    cw = _as(assume(arn, endpoint=endpoint)).client("cloudwatch", endpoint_url=endpoint)
+    cw.put_metric_data(Namespace="runnerfleet", MetricData=[{"MetricName": "q", "Value": 1.0}])
