@@ -501,6 +501,9 @@ class ControlPlaneConfig(_Model):
 
     enabled: bool = True
     boot_timeout_seconds: int = Field(default=600, ge=60, le=3600)
+    idle_grace_seconds: int = Field(
+        default=600, ge=0, le=3600, description="idle runner hosts are scaled in after this"
+    )
     reconcile_schedule: str = Field(
         default="rate(1 minute)", description="EventBridge schedule of the reconcile pass"
     )
@@ -941,5 +944,6 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "log_kms_key_arn": cfg.monitoring.kms_key_arn,
         "enable_control_plane": cfg.control_plane.enabled,
         "control_plane_boot_timeout": cfg.control_plane.boot_timeout_seconds,
+        "control_plane_idle_grace": cfg.control_plane.idle_grace_seconds,
         "control_plane_reconcile_schedule": cfg.control_plane.reconcile_schedule,
     }

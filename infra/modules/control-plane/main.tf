@@ -71,6 +71,7 @@ locals {
     RUNNERFLEET_GITHUB_SECRET_ID  = var.github_credentials_secret_arn == null ? "" : var.github_credentials_secret_arn
     RUNNERFLEET_KMS_KEY_ID        = var.kms_key_arn == null ? "" : var.kms_key_arn
     RUNNERFLEET_BOOT_TIMEOUT      = tostring(var.boot_timeout_seconds)
+    RUNNERFLEET_IDLE_GRACE        = tostring(var.idle_grace_seconds)
     RUNNERFLEET_LOG_LEVEL         = var.log_level
   }
 

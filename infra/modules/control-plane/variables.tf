@@ -135,6 +135,17 @@ variable "reconcile_schedule" {
   }
 }
 
+variable "idle_grace_seconds" {
+  description = "Seconds an idle runner instance is kept before the reconcile pass scales it in (RUNNERFLEET_IDLE_GRACE)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.idle_grace_seconds >= 0 && var.idle_grace_seconds <= 3600
+    error_message = "idle_grace_seconds must be from 0 to 3600."
+  }
+}
+
 variable "boot_timeout_seconds" {
   description = "Seconds a runner instance may take to register before the reconcile pass treats it as failed (RUNNERFLEET_BOOT_TIMEOUT)."
   type        = number

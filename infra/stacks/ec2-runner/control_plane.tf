@@ -31,6 +31,17 @@ variable "control_plane_reconcile_schedule" {
   }
 }
 
+variable "control_plane_idle_grace" {
+  description = "Seconds an idle runner instance is kept before the reconcile pass scales it in."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.control_plane_idle_grace >= 0 && var.control_plane_idle_grace <= 3600
+    error_message = "control_plane_idle_grace must be from 0 to 3600 seconds."
+  }
+}
+
 variable "control_plane_boot_timeout" {
   description = "Seconds a runner may take to register before the reconcile pass treats its instance as failed."
   type        = number
@@ -84,6 +95,7 @@ module "control_plane" {
   lifecycle_event_rule_name = module.runner_fleet.lifecycle_event_rule_name
   reconcile_schedule        = var.control_plane_reconcile_schedule
   boot_timeout_seconds      = var.control_plane_boot_timeout
+  idle_grace_seconds        = var.control_plane_idle_grace
   log_retention_days        = var.log_retention_days
   tags                      = var.tags
 }

@@ -160,11 +160,13 @@ class ControlPlane:
     @cached_property
     def reconciler(self) -> Reconciler:
         from runnerfleet.controlplane.reconciler import Reconciler, ReconcilerSettings
+        from runnerfleet.controlplane.scaler import ScalerSettings
 
         s = self.settings
         s.require_github()
         return Reconciler(
             settings=ReconcilerSettings(s.name, boot_timeout=s.boot_timeout),
+            scaler_settings=ScalerSettings(idle_grace=s.idle_grace),
             pools=s.pools(),
             fleet=self.fleet,
             github=self.github,

@@ -32,6 +32,8 @@ RUNNERFLEET_WEBHOOK_SECRET_PARAMETER   SSM SecureString of the webhook secret (d
                                        `/<name>/github/webhook-secret`)
 RUNNERFLEET_BOOT_TIMEOUT               seconds a host may take to bring its runner online
                                        (default 600)
+RUNNERFLEET_IDLE_GRACE                 seconds an idle runner host is kept before scale-in
+                                       (default 600)
 RUNNERFLEET_KMS_KEY_ID                 KMS key for the registration SecureStrings (optional)
 RUNNERFLEET_LOG_LEVEL                  logging level (default INFO)
 =====================================  ==========================================================
@@ -110,6 +112,7 @@ class ControlPlaneSettings:
     runner_group_id: int = 1
     webhook_secret_parameter: str = ""
     boot_timeout: float = 600.0
+    idle_grace: float = 600.0
     kms_key_id: str | None = None
     log_level: str = "INFO"
 
@@ -164,6 +167,7 @@ class ControlPlaneSettings:
             runner_group_id=_int(env, "RUNNERFLEET_RUNNER_GROUP_ID", 1, 1, 2**31 - 1),
             webhook_secret_parameter=env.get("RUNNERFLEET_WEBHOOK_SECRET_PARAMETER", ""),
             boot_timeout=float(_int(env, "RUNNERFLEET_BOOT_TIMEOUT", 600, 60, 3600)),
+            idle_grace=float(_int(env, "RUNNERFLEET_IDLE_GRACE", 600, 0, 3600)),
             kms_key_id=env.get("RUNNERFLEET_KMS_KEY_ID") or None,
             log_level=level,
         )
@@ -196,6 +200,7 @@ class ControlPlaneSettings:
             github_url=(github_url or gh.url).rstrip("/"),
             github_api_url=(github_api_url or gh.api_url).rstrip("/"),
             boot_timeout=float(cfg.control_plane.boot_timeout_seconds),
+            idle_grace=float(cfg.control_plane.idle_grace_seconds),
         )
 
     # ---- what the parts need -------------------------------------------------------------
