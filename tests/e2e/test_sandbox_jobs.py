@@ -4,8 +4,9 @@
 emulator are delivered as webhooks to the webhook function's URL; the functions run from the
 deployed zip under Python 3.12 with their roles' credentials; EC2 state changes reach the
 registrar through EventBridge; simulated hosts boot and their runners take the jobs; ephemeral
-runners end their instances and the reconcile schedule scales in. The clock runs 10x (the
-schedules, the host boot model and the jobs' durations), so the test stays within minutes.
+runners end their instances and the reconcile schedule scales in what is left idle. The clock
+runs 10x (the schedules, the host boot model and the jobs' durations) and idle hosts go after
+20 s (`idle_grace_seconds`), so the test stays within minutes.
 
 Timings are printed (queue -> start p50/p95, last completion -> pools at their minimum), never
 asserted. Waits poll the emulators' state (an event), with a deadline that only bounds a hang.
@@ -42,6 +43,8 @@ name = "large"
 labels = ["large"]
 min_size = 0
 max_size = 4
+[control_plane]
+idle_grace_seconds = 20
 """
 CLOCK = {"RUNNERFLEET_SANDBOX_CLOCK": "10", "RUNNERFLEET_SANDBOX_BOOT_SECONDS": "20"}
 OWNER, REPO = "example-org", "app"

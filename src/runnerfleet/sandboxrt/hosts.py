@@ -219,9 +219,14 @@ class HostFleet:
     def stop_all(self) -> None:
         with self._lock:
             recs = list(self.hosts.values())
-        for rec in recs:
-            if rec.state != "stopped":
-                self._shutdown(rec)
+        live = [r for r in recs if r.state != "stopped"]
+        for rec in live:  # every agent drains at once (the sandbox is stopping)
+            rec.state = "stopped"
+            if rec.sim is not None:
+                rec.sim.agent.stop_event.set()
+        for rec in live:
+            if rec.sim is not None:
+                rec.sim.wait(3.0)
 
     def summary(self) -> list[dict[str, Any]]:
         return [
