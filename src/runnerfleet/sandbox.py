@@ -1,9 +1,12 @@
 """The embedded sandbox: an AWS emulator (moto server) and a GitHub emulator on 127.0.0.1.
 
 `runnerfleet up` with no AWS account (or with --sandbox) starts both as background processes,
-records them in `<project>/.runnerfleet/sandbox.json` so later commands (`status`, `down`,
-`state ...`) find the same emulators, and wires Terraform and boto3 to them through endpoint
-overrides and dummy credentials. Nothing in the sandbox reaches the internet.
+plus the sandbox runtime (runnerfleet.sandboxrt.supervisor: the deployed functions, their
+triggers and the simulated hosts, with the webhook function's URL on the port the GitHub
+emulator delivers to), records them in `<project>/.runnerfleet/sandbox.json` so later
+commands (`status`, `jobs`, `down`, `state ...`) find the same processes, and wires Terraform
+and boto3 to them through endpoint overrides and the sandbox admin's dummy credentials.
+Nothing in the sandbox reaches the internet.
 """
 
 from __future__ import annotations
