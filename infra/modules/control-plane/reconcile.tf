@@ -61,9 +61,11 @@ data "aws_iam_policy_document" "reconcile" {
     resources = ["*"]
   }
 
+  # The pass reads the job table, keeps its pools' counters and cooldowns, and records the
+  # status of stale jobs it asks GitHub about (one transaction: authorized per item kind).
   statement {
     sid       = "JobTable"
-    actions   = ["dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DeleteItem"]
+    actions   = ["dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
     resources = [aws_dynamodb_table.this.arn]
   }
 
@@ -80,21 +82,8 @@ data "aws_iam_policy_document" "reconcile" {
       "autoscaling:SetDesiredCapacity",
       "autoscaling:SetInstanceProtection",
       "autoscaling:TerminateInstanceInAutoScalingGroup",
-      "autoscaling:CreateOrUpdateTags",
     ]
     resources = [local.group_arn_pattern]
-  }
-
-  statement {
-    sid       = "FleetInstances"
-    actions   = ["ec2:CreateTags", "ec2:TerminateInstances"]
-    resources = [local.instance_arn_pattern]
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/runnerfleet:fleet"
-      values   = [var.name]
-    }
   }
 
   # cloudwatch:PutMetricData has no resource-level permissions; the namespace key narrows it.

@@ -38,36 +38,26 @@ data "aws_iam_policy_document" "webhook" {
     resources = [local.webhook_secret_parameter_arn]
   }
 
+  # One transaction per delivery (runnerfleet.controlplane.job_table): the job's status,
+  # its pool's counters and the delivery id; IAM authorizes a transaction per item kind.
   statement {
     sid       = "JobTable"
-    actions   = ["dynamodb:PutItem", "dynamodb:Scan"]
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
     resources = [aws_dynamodb_table.this.arn]
   }
 
-  # Neither action has resource-level permissions (Service Authorization Reference).
+  # autoscaling:DescribeAutoScalingGroups has no resource-level permissions.
   statement {
-    sid       = "DescribeFleet"
-    actions   = ["autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances"]
+    sid       = "DescribeGroups"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
     resources = ["*"]
   }
 
+  # Scale out for queued jobs; protect the host of an in-progress job from scale-in.
   statement {
     sid       = "ScaleOutFleetGroups"
-    actions   = ["autoscaling:SetDesiredCapacity", "autoscaling:SetInstanceProtection", "autoscaling:CreateOrUpdateTags"]
+    actions   = ["autoscaling:SetDesiredCapacity", "autoscaling:SetInstanceProtection"]
     resources = [local.group_arn_pattern]
-  }
-
-  # cloudwatch:PutMetricData has no resource-level permissions; the namespace key narrows it.
-  statement {
-    sid       = "QueuedJobsMetric"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = [var.metric_namespace]
-    }
   }
 
   dynamic "statement" {

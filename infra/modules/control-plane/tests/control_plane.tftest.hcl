@@ -94,7 +94,7 @@ run "iam_is_scoped_to_this_fleet" {
     condition = alltrue(flatten([
       for doc in [data.aws_iam_policy_document.webhook, data.aws_iam_policy_document.reconcile, data.aws_iam_policy_document.registrar] : [
         for s in doc.statement : [
-          for r in s.resources : r == "*" ? contains(["ListParameters", "DescribeInstances", "DescribeFleet", "QueuedJobsMetric", "Tracing"], s.sid) : (
+          for r in s.resources : r == "*" ? contains(["ListParameters", "DescribeInstances", "DescribeFleet", "DescribeGroups", "DescribeLifecycleStates", "QueuedJobsMetric", "Tracing"], s.sid) : (
             length(regexall(":parameter", r)) == 0 || startswith(r, "arn:aws:ssm:eu-west-2:123456789012:parameter/rf-test/")
           )
         ]
