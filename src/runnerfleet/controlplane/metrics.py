@@ -2,27 +2,21 @@
 
 `QueuedJobs` in namespace `runnerfleet` with dimension `Fleet=<name>` is what the monitoring
 module's dashboard widget and queue-length alarm read (infra/modules/monitoring). The value
-counts the jobs queued for this fleet's pools (GitHub-hosted jobs are not recorded at all).
+counts the jobs queued for this fleet's pools (GitHub-hosted jobs are not recorded at all);
+the reconcile pass publishes it once a minute, from the jobs it read (never the webhook path,
+whose calls before the launch call stay at two).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from runnerfleet.controlplane.scaler import Job, Pool, queued_by_pool
-
 NAMESPACE = "runnerfleet"
 QUEUED_JOBS = "QueuedJobs"
 log = logging.getLogger(__name__)
-
-
-def queued_count(jobs: Sequence[Job], pools: Sequence[Pool]) -> int:
-    """Jobs waiting for one of the fleet's pools."""
-    return sum(len(v) for k, v in queued_by_pool(jobs, pools).items() if k)
 
 
 def queued_jobs_datum(fleet: str, count: int, now: float) -> dict[str, Any]:
