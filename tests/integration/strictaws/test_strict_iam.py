@@ -213,3 +213,24 @@ def test_cloudwatch_actions_use_the_iam_prefix(admin: boto3.Session, endpoint: s
     arn = make_role(iam, "iam-metrics", "cloudwatch:PutMetricData")
     cw = _as(assume(arn, endpoint=endpoint)).client("cloudwatch", endpoint_url=endpoint)
     cw.put_metric_data(Namespace="runnerfleet", MetricData=[{"MetricName": "q", "Value": 1.0}])
+
+
+def test_admin_survives_a_moto_reset_and_in_thread_server_restores_moto() -> None:
+    from moto import settings
+
+    from runnerfleet.strictaws.server import start_strict_server
+
+    before = settings.INITIAL_NO_AUTH_ACTION_COUNT
+    url, stop = start_strict_server()
+    try:
+        assert settings.INITIAL_NO_AUTH_ACTION_COUNT == 0
+        httpx.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
+        admin = boto3.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        # moto forgot every user; the layer made the admin again (IAM is still enforced)
+        users = admin.client("iam", endpoint_url=url).list_users()["Users"]
+        assert [u["UserName"] for u in users] == ["runnerfleet-sandbox-admin"]
+    finally:
+        stop()
+    assert before == settings.INITIAL_NO_AUTH_ACTION_COUNT
