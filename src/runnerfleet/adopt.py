@@ -219,6 +219,133 @@ def _asg(c: Clients, a: dict[str, Any]) -> str | None:
     return name if groups["AutoScalingGroups"] else None
 
 
+def _s3_bucket(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("bucket")
+    if not name:
+        return None
+
+    def find() -> str | None:
+        c("s3").head_bucket(Bucket=name)
+        return str(name)
+
+    try:
+        return find()
+    except botocore.exceptions.ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchBucket", "403"):
+            return None
+        raise
+
+
+def _secret(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("name")
+    if not name:
+        return None
+    return _try(lambda: str(c("secretsmanager").describe_secret(SecretId=name)["ARN"]))
+
+
+def _function_url(c: Clients, a: dict[str, Any]) -> str | None:
+    name = a.get("function_name")
+    return (
+        _try(lambda: c("lambda").get_function_url_config(FunctionName=name) and name)
+        if name
+        else None
+    )
+
+
+def _lambda_permission(c: Clients, a: dict[str, Any]) -> str | None:
+    name, sid = a.get("function_name"), a.get("statement_id")
+    if not (name and sid):
+        return None
+
+    def find() -> str | None:
+        policy = json.loads(c("lambda").get_policy(FunctionName=name)["Policy"])
+        sids = {st.get("Sid") for st in policy.get("Statement", [])}
+        return f"{name}/{sid}" if sid in sids else None
+
+    return _try(find)
+
+
+def _event_target(c: Clients, a: dict[str, Any]) -> str | None:
+    rule, tid = a.get("rule"), a.get("target_id")
+    bus = a.get("event_bus_name") or "default"
+    if not (rule and tid):
+        return None
+
+    def find() -> str | None:
+        targets = c("events").list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]
+        prefix = "" if bus == "default" else f"{bus}/"
+        return f"{prefix}{rule}/{tid}" if any(t["Id"] == tid for t in targets) else None
+
+    return _try(find)
+
+
+def _sg_rule(egress: bool) -> Lookup:
+    def lookup(c: Clients, a: dict[str, Any]) -> str | None:
+        group = a.get("security_group_id")
+        if not group:
+            return None
+        rules = c("ec2").describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [group]}]
+        )["SecurityGroupRules"]
+        for r in rules:
+            if (
+                bool(r.get("IsEgress")) == egress
+                and r.get("IpProtocol") == a.get("ip_protocol")
+                and r.get("CidrIpv4") == a.get("cidr_ipv4")
+                and r.get("FromPort", -1)
+                == (a.get("from_port") if a.get("from_port") is not None else -1)
+                and r.get("ToPort", -1)
+                == (a.get("to_port") if a.get("to_port") is not None else -1)
+            ):
+                return str(r["SecurityGroupRuleId"])
+        return None
+
+    return lookup
+
+
+def _route(c: Clients, a: dict[str, Any]) -> str | None:
+    rtb, dest = a.get("route_table_id"), a.get("destination_cidr_block")
+    if not (rtb and dest):
+        return None
+
+    def find() -> str | None:
+        tables = c("ec2").describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+        routes = [r for t in tables for r in t.get("Routes", [])]
+        return (
+            f"{rtb}_{dest}" if any(r.get("DestinationCidrBlock") == dest for r in routes) else None
+        )
+
+    return _try(find)
+
+
+def _rtb_association(c: Clients, a: dict[str, Any]) -> str | None:
+    rtb, subnet = a.get("route_table_id"), a.get("subnet_id")
+    if not (rtb and subnet):
+        return None
+
+    def find() -> str | None:
+        tables = c("ec2").describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+        for t in tables:
+            for assoc in t.get("Associations", []):
+                if assoc.get("SubnetId") == subnet:
+                    return f"{subnet}/{rtb}"
+        return None
+
+    return _try(find)
+
+
+def _endpoint_rtb(c: Clients, a: dict[str, Any]) -> str | None:
+    vpce, rtb = a.get("vpc_endpoint_id"), a.get("route_table_id")
+    if not (vpce and rtb):
+        return None
+
+    def find() -> str | None:
+        eps = c("ec2").describe_vpc_endpoints(VpcEndpointIds=[vpce])["VpcEndpoints"]
+        return f"{vpce}/{rtb}" if any(rtb in e.get("RouteTableIds", []) for e in eps) else None
+
+    return _try(find)
+
+
 # ---- lookups by the fleet's tags (EC2) -----------------------------------------------------
 def _tag_filters(a: dict[str, Any]) -> list[dict[str, Any]] | None:
     tags = a.get("tags") or a.get("tags_all") or {}
@@ -270,6 +397,16 @@ LOOKUPS: dict[str, Lookup] = {
     "aws_kms_alias": _kms_alias,
     "aws_launch_template": _launch_template,
     "aws_autoscaling_group": _asg,
+    "aws_s3_bucket": _s3_bucket,
+    "aws_secretsmanager_secret": _secret,
+    "aws_lambda_function_url": _function_url,
+    "aws_lambda_permission": _lambda_permission,
+    "aws_cloudwatch_event_target": _event_target,
+    "aws_vpc_security_group_ingress_rule": _sg_rule(egress=False),
+    "aws_vpc_security_group_egress_rule": _sg_rule(egress=True),
+    "aws_route": _route,
+    "aws_route_table_association": _rtb_association,
+    "aws_vpc_endpoint_route_table_association": _endpoint_rtb,
     "aws_vpc": _by_tags("describe_vpcs", "Vpcs", "VpcId"),
     "aws_subnet": _by_tags("describe_subnets", "Subnets", "SubnetId"),
     "aws_internet_gateway": _by_tags(

@@ -232,36 +232,43 @@ class Deployment:
             self.apply_marker.unlink(missing_ok=True)
         return tf.output()
 
-    def adopt_orphans(self, plan: PlanResult) -> PlanResult:
+    def adopt_orphans(self, plan: PlanResult, passes: int = 3) -> PlanResult:
         """Import what the plan would create but AWS already holds (a killed apply's work).
 
         Returns the plan to apply: a new one with Terraform import blocks when something was
-        found, else `plan` itself. When the import plan fails, the error carries the exact
-        `terraform import` command for each resource.
+        found, else `plan` itself. Imports make more ids known (a route's table, a rule's
+        group), so the search repeats on the new plan, up to `passes` times. When the import
+        plan fails, the error carries the exact `terraform import` command per resource.
         """
-        orphans, errors = adopt_mod.find_orphans(plan.json, self.target.client)
-        for err in errors:
-            self.report(f"could not check for an existing resource: {err}")
-        if not orphans:
-            return plan
-        for o in orphans:
-            self.report(f"found {o.address} in AWS but not in the state ({o.import_id}): importing")
-        self._imports = orphans
-        try:
-            new_plan = self.plan()
-        except TerraformError as exc:
-            cmds = "\n".join(
-                adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
-                for o in orphans
-            )
-            raise TerraformError(
-                "resources exist in AWS but not in the state, and importing them failed; "
-                f"import them by hand:\n{cmds}",
-                exc.output,
-                exc.returncode,
-            ) from exc
-        self.adopted = orphans
-        return new_plan
+        self.adopted = []
+        for _ in range(passes):
+            known = {o.address for o in self._imports}
+            orphans, errors = adopt_mod.find_orphans(plan.json, self.target.client)
+            orphans = [o for o in orphans if o.address not in known]
+            for err in errors:
+                self.report(f"could not check for an existing resource: {err}")
+            if not orphans:
+                break
+            for o in orphans:
+                self.report(
+                    f"found {o.address} in AWS but not in the state ({o.import_id}): importing"
+                )
+            self._imports += orphans
+            try:
+                plan = self.plan()
+            except TerraformError as exc:
+                cmds = "\n".join(
+                    adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
+                    for o in self._imports
+                )
+                raise TerraformError(
+                    "resources exist in AWS but not in the state, and importing them failed; "
+                    f"import them by hand:\n{cmds}",
+                    exc.output,
+                    exc.returncode,
+                ) from exc
+            self.adopted += orphans
+        return plan
 
     def up(self, confirm: Confirm | None = None, *, adopt: bool = False) -> UpResult:
         self.report(f"target: {self.target.label}")

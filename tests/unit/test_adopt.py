@@ -67,6 +67,31 @@ def test_existing_resources_are_found_and_missing_ones_are_not(clients: Any) -> 
     }
 
 
+def test_buckets_routes_and_rules_are_found(clients: Any) -> None:
+    clients("s3").create_bucket(Bucket="fl-artifacts")
+    ec2 = clients("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    plan = {
+        "resource_changes": [
+            create("module.rf.aws_s3_bucket.a", "aws_s3_bucket", {"bucket": "fl-artifacts"}),
+            create("module.rf.aws_s3_bucket.other", "aws_s3_bucket", {"bucket": "fl-nothing"}),
+            create("module.n.aws_route.public", "aws_route",
+                   {"route_table_id": rtb, "destination_cidr_block": "0.0.0.0/0"}),
+            create("module.n.aws_route.unknown_table", "aws_route",
+                   {"destination_cidr_block": "0.0.0.0/0"}),
+        ]
+    }  # fmt: skip
+    orphans, errors = find_orphans(plan, clients)
+    assert errors == []
+    assert {(o.address, o.import_id) for o in orphans} == {
+        ("module.rf.aws_s3_bucket.a", "fl-artifacts"),
+        ("module.n.aws_route.public", f"{rtb}_0.0.0.0/0"),
+    }
+
+
 def test_import_blocks_and_commands_are_exact() -> None:
     o = Orphan('module.cp[0].aws_iam_role.fn["webhook"]', "aws_iam_role", "fl-webhook")
     text = import_blocks([o])
