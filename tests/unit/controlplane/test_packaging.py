@@ -72,6 +72,14 @@ def test_lock_pins_every_dependency_by_hash() -> None:
     assert len(by_name["cffi"].hashes) == 2, "a compiled wheel per Lambda architecture"
 
 
+def test_lock_was_made_from_the_current_dependencies() -> None:
+    """Changing DEPENDENCIES without `python scripts/lock_lambda_deps.py` fails here."""
+    header = packaging.LOCK_FILE.read_text(encoding="utf-8").split("\n# The runtime")[0]
+    assert ", ".join(packaging.DEPENDENCIES) in header.replace("\n# ", " "), (
+        "lambda-requirements.txt is stale: run python scripts/lock_lambda_deps.py"
+    )
+
+
 def test_unpinned_lock_is_refused(tmp_path: Path) -> None:
     lock = tmp_path / "lock.txt"
     lock.write_text("httpx>=0.27\n")
