@@ -15,6 +15,7 @@ asserted. Waits poll the emulators' state (an event), with a deadline that only 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -47,6 +48,10 @@ max_size = 4
 idle_grace_seconds = 20
 """
 CLOCK = {"RUNNERFLEET_SANDBOX_CLOCK": "10", "RUNNERFLEET_SANDBOX_BOOT_SECONDS": "20"}
+# The sandbox enforces IAM by default; RUNNERFLEET_SANDBOX_IAM=off in the test's environment
+# (a debugging aid) reaches the sandbox too. The AccessDenied test needs it on.
+if os.environ.get("RUNNERFLEET_SANDBOX_IAM"):
+    CLOCK["RUNNERFLEET_SANDBOX_IAM"] = os.environ["RUNNERFLEET_SANDBOX_IAM"]
 OWNER, REPO = "example-org", "app"
 
 
@@ -181,6 +186,8 @@ def test_a_missing_permission_fails_with_access_denied_naming_it(tmp_path: Any) 
     scale-out is refused by IAM, as in AWS, and the log names the action."""
     from runnerfleet.sandbox import Sandbox
 
+    if os.environ.get("RUNNERFLEET_SANDBOX_IAM") == "off":
+        pytest.fail("RUNNERFLEET_SANDBOX_IAM=off: this test needs IAM enforced")
     project = Project(tmp_path, env=dict(CLOCK))
     try:
         project.write_config(CONFIG)
