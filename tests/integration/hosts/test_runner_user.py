@@ -70,7 +70,9 @@ def test_runner_sees_its_supplementary_group_and_home(
     os.chown(runner_dir, run_as.uid, run_as.gid)
 
     launcher = SubprocessLauncher(runner_dir, user=user)
-    proc = launcher.start([str(runner_dir / "run.sh")], {"ACTIONS_RUNNER_INPUT_JITCONFIG": "x"})
+    # a secret shaped like a JIT config (a one-letter one could occur in the random path)
+    jit = {"ACTIONS_RUNNER_INPUT_JITCONFIG": "ZW5jb2RlZC1qaXQtY29uZmln"}
+    proc = launcher.start([str(runner_dir / "run.sh")], jit)
     assert proc.proc.wait(timeout=60) == 0  # type: ignore[attr-defined]
 
     seen = (runner_dir / "_diag" / "Runner_identity.log").read_text()
