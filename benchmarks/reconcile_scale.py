@@ -16,6 +16,12 @@ that count against the rate limit, and the 304 answers to conditional requests a
 2. a second pass with nothing changed in between.
 
     python3 benchmarks/reconcile_scale.py [--sizes 1000,5000] [--busy 0.8] [--profile]
+        [--moto-as-is]
+
+moto's EC2 tag lookups are made per resource (benchmarks/moto_costs.py; `--moto-as-is` keeps
+moto's O(n^2) DescribeInstances). Each pass reports the time inside botocore (moto
+included) by operation, inside the GitHub client's HTTP calls (the emulator included) and
+the rest (`own_seconds`: the control plane's own work).
 
 `--profile` prints the top functions of each pass by cumulative time (cProfile) to stderr.
 """
@@ -32,9 +38,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from moto_costs import per_item_costs
+from webhook_handling import timed_sdk
 from world import NAME, OWNER, World, world
 
 from runnerfleet.github.emulator.state import RunnerRec
@@ -79,13 +88,25 @@ def one_pass(w: World, profile: bool, label: str) -> dict[str, Any]:
     w.github.reset_stats()
     aws_before = w.aws_calls.total
     prof = cProfile.Profile() if profile else None
-    start, start_cpu = time.perf_counter(), time.thread_time()
-    if prof is not None:
-        prof.enable()
-    plan, outcomes = w.plane.reconciler.run()
-    if prof is not None:
-        prof.disable()
-    wall, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
+    http = w.github._http
+    real_request = http.request
+    in_github = [0.0]
+
+    def request(*a: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return real_request(*a, **kw)
+        finally:
+            in_github[0] += time.perf_counter() - t
+
+    with timed_sdk() as sdk, mock.patch.object(http, "request", request):
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        if prof is not None:
+            prof.enable()
+        plan, outcomes = w.plane.reconciler.run()
+        if prof is not None:
+            prof.disable()
+        wall, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
     stats = w.github.stats()
     if prof is not None:
         out = io.StringIO()
@@ -102,6 +123,12 @@ def one_pass(w: World, profile: bool, label: str) -> dict[str, Any]:
         "github_calls_by_endpoint": dict(sorted(stats.calls.items())),
         "github_not_modified_by_endpoint": dict(sorted(stats.not_modified.items())),
         "aws_calls": w.aws_calls.total - aws_before,
+        "inside_aws_sdk_seconds": round(sdk.inside, 2),
+        "inside_aws_sdk_seconds_by_operation": {
+            op: round(v, 2) for op, v in sorted(sdk.op_seconds.items())
+        },
+        "inside_github_http_seconds": round(in_github[0], 2),
+        "own_seconds": round(wall - sdk.inside - in_github[0], 2),
         "actions": dict(sorted(kinds.items())),
         "failed_actions": sum(1 for o in outcomes if not o.ok),
         "findings": len(plan.findings),
@@ -114,11 +141,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--busy", type=float, default=0.8, help="share of runners running a job")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument(
+        "--moto-as-is",
+        action="store_true",
+        help="keep moto's O(n^2) DescribeInstances tag lookups (benchmarks/moto_costs.py)",
+    )
     args = ap.parse_args(argv)
     results = []
     for size in (int(s) for s in args.sizes.split(",") if s.strip()):
         wall = time.perf_counter()
-        with world(POOLS, max_size=size) as w:
+        with world(POOLS, max_size=size) as w, per_item_costs(not args.moto_as_is):
             setup = time.perf_counter()
             hosts = populate(w, size, args.busy, args.seed)
             setup_seconds = time.perf_counter() - setup
@@ -146,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 "benchmark": "reconcile_scale",
                 "results": results,
                 "targets": {"wall_seconds_max": TARGET_SECONDS, "github_calls_max": TARGET_CALLS},
+                "moto_costs": "as is" if args.moto_as_is else "per item (moto_costs.py)",
             },
             indent=2,
             sort_keys=True,

@@ -22,8 +22,10 @@ the DynamoDB table directly, in the table's own item format, before the clock st
    minus the time spent inside botocore calls made before it (request building, moto,
    response parsing).
 
-AWS calls per event by operation and the number of DynamoDB Scans during handling are
-reported too (the webhook path must never scan).
+moto's TransactWriteItems deep-copies the table for its rollback (O(table size) inside moto,
+unlike DynamoDB): benchmarks/moto_costs.py makes it per item with the same outcomes
+(`--moto-as-is` keeps moto's). AWS calls per event by operation and the number of DynamoDB
+Scans during handling are reported too (the webhook path must never scan).
 
     python3 benchmarks/webhook_handling.py [--sizes 0,1000,5000] [--jobs 200] [--burst 200]
         [--moto-as-is]
@@ -49,6 +51,7 @@ from botocore.client import BaseClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import payloads
+from moto_costs import per_item_costs
 from world import NAME, SECRET, World, percentile, world
 
 from runnerfleet.controlplane.job_table import JobUpdate, _job_item
@@ -105,56 +108,6 @@ def timed_sdk() -> Iterator[SdkTimer]:
 
     with mock.patch.object(BaseClient, "_make_api_call", wrapper):
         yield timer
-
-
-@contextmanager
-def item_level_transactions() -> Iterator[None]:
-    """moto's TransactWriteItems deep-copies every table the transaction touches (once per
-    item) so that it can roll back, which makes one transaction cost O(table size) inside
-    moto; DynamoDB's cost is per item. Within this context moto snapshots only the items
-    the transaction touches and restores those when it is cancelled: the same outcome
-    (all or nothing, the same cancellation reasons), at a cost independent of the table's
-    size. Tables with a sort key keep moto's own code."""
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    original = models.DynamoDBBackend.transact_write_items
-    real_copy = models.copy
-
-    class _TablesShared:
-        @staticmethod
-        def deepcopy(x: Any, memo: Any = None) -> Any:
-            return x if isinstance(x, Table) else real_copy.deepcopy(x, memo)
-
-    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved = []
-        for item in transact_items:
-            _, op = next(iter(item.items()))
-            table = self.tables.get(op.get("TableName"))
-            if table is None or table.range_key_attr is not None:
-                return original(self, transact_items)
-            key = op.get("Key") or op.get("Item") or {}
-            if table.hash_key_attr not in key:
-                return original(self, transact_items)
-            hv = DynamoType(key[table.hash_key_attr])
-            present = hv in table.items
-            saved.append((table, hv, present, real_copy.deepcopy(table.items.get(hv))))
-        models.copy = _TablesShared  # type: ignore[assignment]
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table, hv, present, old in reversed(saved):
-                if present:
-                    table.items[hv] = old
-                else:
-                    table.items.pop(hv, None)
-            raise
-        finally:
-            models.copy = real_copy
-
-    with mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact):
-        yield
 
 
 def preload(w: World, n: int) -> None:
@@ -257,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         "--moto-as-is",
         action="store_true",
         help="keep moto's table-copying transactions (handling then slows with table size "
-        "inside moto; see item_level_transactions)",
+        "inside moto; see benchmarks/moto_costs.py)",
     )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -266,8 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         wall = time.perf_counter()
         with ExitStack() as stack:
             w = stack.enter_context(world(POOLS, max_size=args.jobs + args.burst + 50))
-            if not args.moto_as_is:
-                stack.enter_context(item_level_transactions())
+            stack.enter_context(per_item_costs(not args.moto_as_is))
             timer = stack.enter_context(timed_sdk())
             preload(w, size)
             res: dict[str, Any] = {"table_jobs": size}
@@ -293,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
                     "flat_within": FLAT_WITHIN,
                     "flat": flat,
                     "flat_judged_on": "events_per_cpu_second (the machine is shared)",
-                    "moto_transactions": "as is" if args.moto_as_is else "item-level rollback",
+                    "moto_costs": "as is" if args.moto_as_is else "per item (moto_costs.py)",
                     "own_p99_ms_max": OWN_P99_TARGET_MS,
                     "own_p99_ms_worst": worst_own,
                     "own_cpu_p99_ms_worst": worst_own_cpu,
