@@ -384,6 +384,48 @@ def test_no_wildcard_resource_where_aws_scopes(plans: dict[str, dict[str, Any]],
     )
 
 
+def credential_touches(plan: dict[str, Any]) -> list[str]:
+    """Resources writing, and data sources reading, the GitHub credentials in a plan."""
+    found = [
+        rc["address"]
+        for rc in plan["resource_changes"]
+        if rc["type"] in ("aws_ssm_parameter", "aws_ssm_parameters_by_path")
+        and "/github" in json.dumps(rc["change"].get("after") or {})
+    ]
+
+    # Data sources: those read during the plan are in its prior state, deferred ones in the
+    # changes. Public parameters (an AMI id under /aws/service/) are fine; a name under
+    # /github, an unknown name, or any secret version is not.
+    prior = (plan.get("prior_state") or {}).get("values", {}).get("root_module", {})
+    reads = [
+        (r["address"], r["type"], r.get("values") or {})
+        for r in _walk_state(prior)
+        if r.get("mode") == "data"
+    ]
+    reads += [(rc["address"], rc["type"], rc["change"].get("after") or {})
+              for rc in plan["resource_changes"] if rc["mode"] == "data"]  # fmt: skip
+    for address, kind, values in reads:
+        name = str(values.get("name") or "")
+        if kind == "aws_secretsmanager_secret_version" or (
+            kind.startswith("aws_ssm_parameter") and (not name or "/github" in name)
+        ):
+            found.append(f"{address} ({name or 'name unknown at plan'})")
+    return found
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stack_neither_manages_nor_reads_github_credentials(
+    plans: dict[str, dict[str, Any]], mode: str
+) -> None:
+    """Issue 9.2: the values under /<name>/github/ are the operator's; no resource writes them
+    and no data source reads them (a SecureString read would land in the state in clear)."""
+    plan = plans[mode]
+    found = credential_touches(plan)
+    assert not found, f"Terraform touches the GitHub credentials: {found}"
+    functions = [rc for rc in plan["resource_changes"] if rc["type"] == "aws_lambda_function"]
+    assert len(functions) == 3, [rc["address"] for rc in functions]
+
+
 # ---- the rules can fail ----------------------------------------------------------------------
 
 
@@ -481,6 +523,25 @@ def test_unreadable_policy_is_a_problem() -> None:
     }  # fmt: skip
     _, problems = identity_policies(plan, "t")
     assert len(problems) == 1 and "not an aws_iam_policy_document" in problems[0]
+
+
+def test_credential_touches_are_found() -> None:
+    plan: dict[str, Any] = {
+        "prior_state": {"values": {"root_module": {"resources": [
+            {"address": "data.aws_ssm_parameter.key", "mode": "data",
+             "type": "aws_ssm_parameter", "values": {"name": "/rf/github/private-key"}},
+            {"address": "data.aws_ssm_parameter.ami", "mode": "data", "type": "aws_ssm_parameter",
+             "values": {"name": "/aws/service/canonical/ubuntu/server/22.04/stable/current"}},
+        ]}}},
+        "resource_changes": [
+            {"address": "aws_ssm_parameter.app", "mode": "managed", "type": "aws_ssm_parameter",
+             "change": {"after": {"name": "/rf/github/app-id", "value": "1"}}},
+        ],
+    }  # fmt: skip
+    assert credential_touches(plan) == [
+        "aws_ssm_parameter.app",
+        "data.aws_ssm_parameter.key (/rf/github/private-key)",
+    ]
 
 
 def test_module_of() -> None:
