@@ -248,6 +248,9 @@ class PoolConfig(_Model):
         "price-capacity-optimized", "capacity-optimized", "lowest-price"
     ] = "price-capacity-optimized"
     warm_pool_size: int = Field(default=0, ge=0, le=100)
+    idle: int = Field(
+        default=0, ge=0, le=1000, strict=True, description="hot idle runners the pool keeps ready"
+    )
     cpu_target: float | None = Field(default=70.0, gt=0, le=100)
     schedules: list[ScheduleConfig] = Field(default_factory=list)
 
@@ -287,6 +290,11 @@ class PoolConfig(_Model):
             )
         if self.min_size > self.max_size:
             raise ValueError(f"min_size ({self.min_size}) is above max_size ({self.max_size})")
+        if self.idle > self.max_size:
+            raise ValueError(
+                f"idle ({self.idle}) is above max_size ({self.max_size}); a pool cannot keep more "
+                "idle runners than it may have hosts: lower idle or raise max_size"
+            )
         for sched in self.schedules:
             if sched.min_size > self.max_size:
                 raise ValueError(
@@ -930,6 +938,7 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
                 "on_demand_percentage_above_base": p.on_demand_percentage_above_base,
                 "spot_allocation_strategy": p.spot_allocation_strategy,
                 "warm_pool_size": p.warm_pool_size,
+                "idle": p.idle,
                 "cpu_target": p.cpu_target,
                 "schedules": [s.model_dump() for s in p.schedules],
             }

@@ -75,6 +75,7 @@ ssh_ingress_cidrs = []                        # empty: SSH off, use Session Mana
 # instance_types = ["t3.medium", "t3a.medium"]
 # on_demand_percentage_above_base = 0        # 0 = all spot above the base
 # warm_pool_size = 0
+# idle = 0                                    # hot idle runners kept ready (<= max_size)
 # [[runners.pools.schedules]]
 # name = "office-hours"
 # recurrence = "0 8 * * MON-FRI"

@@ -308,3 +308,20 @@ def test_env_problems_name_the_variable(tmp_path: Path) -> None:
 def test_numeric_app_id_from_the_environment_is_a_string(tmp_path: Path) -> None:
     cfg = load(tmp_path / "x.toml", environ={"RUNNERFLEET_GITHUB__APP_ID": "12345"}, required=False)
     assert cfg.github.app_id == "12345"
+
+
+def test_pool_idle_is_a_whole_number_within_max_size_and_reaches_tfvars() -> None:
+    cfg = validate({"runners": {"mode": "autoscaled", "pools": [{"max_size": 4, "idle": 2}]}})
+    assert cfg.runners.pools[0].idle == 2 and FleetConfig().runners.pools[0].idle == 0
+    assert [p["idle"] for p in to_tfvars(cfg)["pools"]] == [2]
+    for bad, field, hint in [
+        ({"max_size": 2, "idle": 3}, "runners.pools[0]", "idle (3) is above max_size (2)"),
+        ({"idle": -1}, "runners.pools[0].idle", "greater than or equal to 0"),
+        ({"idle": "2"}, "runners.pools[0].idle", "valid integer"),
+        ({"idle": True}, "runners.pools[0].idle", "valid integer"),
+        ({"idle": 1.5}, "runners.pools[0].idle", "valid integer"),
+    ]:
+        with pytest.raises(ConfigError) as exc:
+            validate({"runners": {"pools": [bad]}})
+        assert field in [f for f, _ in exc.value.problems], str(exc.value)
+        assert hint in str(exc.value), str(exc.value)

@@ -107,6 +107,17 @@ variable "pool_labels" {
   default     = {}
 }
 
+variable "pool_idle" {
+  description = "Hot idle runners the reconcile pass keeps per autoscaled pool name (RUNNERFLEET_POOL_IDLE); a pool not named keeps none."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for n in values(var.pool_idle) : n >= 0 && n <= 1000 && floor(n) == n])
+    error_message = "pool_idle values must be whole numbers from 0 to 1000 (idle runners per pool)."
+  }
+}
+
 variable "lifecycle_event_rule_name" {
   description = "Name of the EventBridge rule for the runner groups' lifecycle actions (runner-fleet module output); null in static mode."
   type        = string

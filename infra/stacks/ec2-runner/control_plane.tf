@@ -91,6 +91,7 @@ module "control_plane" {
   ephemeral         = var.ephemeral
   runner_labels     = var.runner_labels
   pool_labels       = { for p in var.pools : p.name => p.labels }
+  pool_idle         = { for p in var.pools : p.name => p.idle }
 
   lifecycle_event_rule_name = module.runner_fleet.lifecycle_event_rule_name
   reconcile_schedule        = var.control_plane_reconcile_schedule

@@ -214,6 +214,7 @@ variable "pools" {
     on_demand_percentage_above_base = number
     spot_allocation_strategy        = string
     warm_pool_size                  = number
+    idle                            = optional(number, 0)
     cpu_target                      = optional(number)
     schedules = list(object({
       name       = string

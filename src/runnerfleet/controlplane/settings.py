@@ -193,7 +193,7 @@ class ControlPlaneSettings:
             runner_labels=tuple(r.labels),
             pool_labels={p.name: tuple(p.labels) for p in r.pools},
             pool_sizes={p.name: (p.min_size, p.max_size) for p in r.pools},
-            pool_idle={p.name: int(getattr(p, "idle", 0) or 0) for p in r.pools},
+            pool_idle={p.name: p.idle for p in r.pools},
             ephemeral=r.ephemeral,
             github_owner=gh.owner,
             github_repository=gh.repository,

@@ -64,7 +64,10 @@ def test_from_config_matches_the_fleet_config() -> None:
         {
             "name": "rfx",
             "github": {"owner": "acme", "repository": "app"},
-            "runners": {"mode": "autoscaled", "pools": [{"name": "default", "max_size": 3}]},
+            "runners": {
+                "mode": "autoscaled",
+                "pools": [{"name": "default", "max_size": 3}, {"name": "gpu", "idle": 2}],
+            },
         }
     )
     s = ControlPlaneSettings.from_config(cfg, table="rfx-control-plane", github_api_url="http://x/")
@@ -74,7 +77,9 @@ def test_from_config_matches_the_fleet_config() -> None:
         "acme",
         "app",
     )
-    assert s.github_api_url == "http://x" and s.pool_sizes == {"default": (0, 3)}
-    assert [p.max_size for p in s.pools()] == [3]
+    assert s.github_api_url == "http://x" and s.pool_sizes == {"default": (0, 3), "gpu": (0, 5)}
+    assert [p.max_size for p in s.pools()] == [3, 5]
+    assert s.pool_idle == {"default": 0, "gpu": 2}
+    assert {p.name: p.idle for p in s.pools()} == {"default": 0, "gpu": 2}
     with pytest.raises(ValueError, match="GitHub owner"):
         ControlPlaneSettings(name="rf").registrar_settings()

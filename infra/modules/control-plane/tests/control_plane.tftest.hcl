@@ -141,6 +141,13 @@ run "pat_ghes_lifecycle_options" {
     reconcile_schedule        = "rate(2 minutes)"
     reserved_concurrency      = { webhook = 2 }
     tracing_enabled           = false
+    pool_labels               = { default = [], gpu = ["gpu"] }
+    pool_idle                 = { default = 0, gpu = 2 }
+  }
+
+  assert {
+    condition     = alltrue([for f in [aws_lambda_function.webhook, aws_lambda_function.reconcile, aws_lambda_function.registrar] : jsondecode(f.environment[0].variables["RUNNERFLEET_POOL_IDLE"]) == { default = 0, gpu = 2 }])
+    error_message = "every function gets the pools' idle counts as JSON {pool: n} (RUNNERFLEET_POOL_IDLE)"
   }
 
   assert {
@@ -207,7 +214,8 @@ run "bad_inputs_are_rejected" {
     reconcile_schedule   = "each minute"
     reserved_concurrency = { webhook = -1 }
     lambda_runtime       = "python3.11"
+    pool_idle            = { default = -1 }
   }
 
-  expect_failures = [var.name, var.package_path, var.scan_schedule, var.reconcile_schedule, var.reserved_concurrency, var.lambda_runtime]
+  expect_failures = [var.name, var.package_path, var.scan_schedule, var.reconcile_schedule, var.reserved_concurrency, var.lambda_runtime, var.pool_idle]
 }
