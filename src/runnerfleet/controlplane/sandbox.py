@@ -20,14 +20,18 @@ def claims_table_name(name: str) -> str:
     return f"{name}-control-plane"
 
 
-def _emulator_credentials(info: dict[str, Any]) -> dict[str, str]:
+def _emulator_credentials(info: dict[str, Any], *, app: bool = False) -> dict[str, str]:
+    """The emulator's App id and key (`app`, as the stack's github_auth = "app" expects),
+    else its PAT when it has one."""
     pat = info.get("pat")
-    if isinstance(pat, str) and pat:
+    if not app and isinstance(pat, str) and pat:
         return {"token": pat}
     key = info.get("app_private_key_pem")
     for field in ("app_key_path", "app_private_key_path", "private_key_path", "key_path"):
         if not key and info.get(field):
             key = Path(str(info[field])).read_text(encoding="utf-8")
+    if (not key or not info.get("app_id")) and isinstance(pat, str) and pat:
+        return {"token": pat}  # an emulator with no App: its PAT
     if not key or not info.get("app_id"):
         raise RuntimeError(
             "the GitHub emulator's state file has neither a PAT nor an App id and key; "
@@ -45,7 +49,8 @@ def publish_github_credentials(cfg: Any, target: Any) -> str:
     if not base_url:
         raise RuntimeError("the GitHub emulator's state file has no url")
     ssm = target.client("ssm")
-    values = dict(_emulator_credentials(info))
+    app = str(getattr(cfg.github, "auth", "app")) == "app"
+    values = dict(_emulator_credentials(info, app=app))
     values["webhook-secret"] = target.sandbox.webhook_secret()
     for key, value in values.items():
         ssm.put_parameter(
@@ -57,8 +62,14 @@ def publish_github_credentials(cfg: Any, target: Any) -> str:
     # The emulator serves an owner once "the App is installed" there (idempotent), with the
     # permissions docs/operations.md tells users to grant for the configured owner kind.
     grant = required_permissions(owner_kind(cfg.github.repository))
+    installation: int | None = None
     with EmulatorControl(base_url) as control, contextlib.suppress(RuntimeError):
-        control.add_installation(cfg.github.owner, permissions=grant)
+        installation = control.add_installation(cfg.github.owner, permissions=grant)
+    if "app-id" in values and installation is not None:
+        ssm.put_parameter(
+            Name=f"/{cfg.name}/github/installation-id", Value=str(installation),
+            Type="String", Overwrite=True,
+        )  # fmt: skip
     return base_url
 
 
