@@ -947,6 +947,7 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "github_url": cfg.github.url,
         "github_owner": cfg.github.owner,
         "github_repository": cfg.github.repository,
+        "github_runner_group": cfg.github.runner_group,
         "github_auth": cfg.github.auth,
         "log_retention_days": cfg.monitoring.log_retention_days,
         "alarm_sns_topic_arn": cfg.monitoring.alarm_sns_topic_arn,

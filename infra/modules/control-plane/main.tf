@@ -64,6 +64,7 @@ locals {
     RUNNERFLEET_RUNNER_LABELS     = join(",", var.runner_labels)
     RUNNERFLEET_POOL_LABELS       = jsonencode(var.pool_labels)
     RUNNERFLEET_POOL_IDLE         = jsonencode(var.pool_idle)
+    RUNNERFLEET_RUNNER_GROUP      = var.runner_group
     RUNNERFLEET_EPHEMERAL         = tostring(var.ephemeral)
     RUNNERFLEET_GITHUB_URL        = trimsuffix(var.github_url, "/")
     RUNNERFLEET_GITHUB_API_URL    = local.api_url

@@ -118,6 +118,17 @@ variable "pool_idle" {
   }
 }
 
+variable "runner_group" {
+  description = "Runner group (by name) the registrar's just-in-time runners join (RUNNERFLEET_RUNNER_GROUP); the group must exist in the organization. Repository runners use \"Default\"."
+  type        = string
+  default     = "Default"
+
+  validation {
+    condition     = can(regex("^[\\w .-]{1,100}$", var.runner_group))
+    error_message = "runner_group must be a runner group name: 1-100 letters, digits, spaces, '.', '_' or '-'."
+  }
+}
+
 variable "lifecycle_event_rule_name" {
   description = "Name of the EventBridge rule for the runner groups' lifecycle actions (runner-fleet module output); null in static mode."
   type        = string

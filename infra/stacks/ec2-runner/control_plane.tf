@@ -92,6 +92,7 @@ module "control_plane" {
   runner_labels     = var.runner_labels
   pool_labels       = { for p in var.pools : p.name => p.labels }
   pool_idle         = { for p in var.pools : p.name => p.idle }
+  runner_group      = var.github_runner_group
 
   lifecycle_event_rule_name = module.runner_fleet.lifecycle_event_rule_name
   reconcile_schedule        = var.control_plane_reconcile_schedule

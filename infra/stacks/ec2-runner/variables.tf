@@ -258,6 +258,12 @@ variable "github_repository" {
   default     = null
 }
 
+variable "github_runner_group" {
+  description = "Runner group (by name) the control plane's just-in-time runners join; repository runners use \"Default\"."
+  type        = string
+  default     = "Default"
+}
+
 variable "log_retention_days" {
   description = "CloudWatch Logs retention for the fleet's log groups."
   type        = number

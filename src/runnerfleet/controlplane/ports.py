@@ -31,6 +31,7 @@ class RegistrarGitHubPort(GitHubPort, Protocol):
         name: str,
         labels: list[str],
         runner_group_id: int | None = None,
+        runner_group: str | None = None,
     ) -> Any: ...
 
     def create_registration_token(self, owner: str, repo: str | None = None) -> Any: ...

@@ -114,11 +114,21 @@ class RegistrarSettings:
     ephemeral: bool = False
     labels: tuple[str, ...] = ()
     pool_labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    runner_group_id: int = 1
+    # The runner group by name (resolved by the GitHub client, cached per process); an
+    # explicit id wins. "Default" is id 1, which GitHub uses when none is given.
+    runner_group: str = "Default"
+    runner_group_id: int | None = None
     parameter_grace: timedelta = timedelta(minutes=10)
     # Registration tokens live one hour: an unconsumed one is replaced before it expires.
     token_refresh: timedelta = timedelta(minutes=50)
     kms_key_id: str | None = None
+
+    @property
+    def jit_runner_group(self) -> str | None:
+        """The group name to resolve, or None: an explicit id, or the Default group (id 1)."""
+        if self.runner_group_id is not None or self.runner_group.casefold() == "default":
+            return None
+        return self.runner_group
 
     @property
     def registration_prefix(self) -> str:
@@ -419,6 +429,7 @@ class Registrar:
                     name=action.runner_name,
                     labels=labels,
                     runner_group_id=s.runner_group_id,
+                    runner_group=s.jit_runner_group,
                 )
                 reg = Registration(
                     kind="jit",

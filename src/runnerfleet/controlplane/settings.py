@@ -27,7 +27,12 @@ RUNNERFLEET_GITHUB_URL                 web URL (default https://github.com)
 RUNNERFLEET_GITHUB_API_URL             API URL (default https://api.github.com)
 RUNNERFLEET_GITHUB_SECRET_ID           Secrets Manager id of the GitHub credentials; empty:
                                        SSM `/<name>/github/*`
-RUNNERFLEET_RUNNER_GROUP_ID            runner group id for JIT configs (optional, default 1)
+RUNNERFLEET_RUNNER_GROUP               runner group name for JIT configs (default `Default`);
+                                       the registrar resolves it to its id once per process
+                                       (GET /orgs/{org}/actions/runner-groups; `Default` is
+                                       id 1 and needs no call)
+RUNNERFLEET_RUNNER_GROUP_ID            runner group id (optional); when set it wins over
+                                       RUNNERFLEET_RUNNER_GROUP
 RUNNERFLEET_WEBHOOK_SECRET_PARAMETER   SSM SecureString of the webhook secret (default
                                        `/<name>/github/webhook-secret`)
 RUNNERFLEET_BOOT_TIMEOUT               seconds a host may take to bring its runner online
@@ -109,7 +114,8 @@ class ControlPlaneSettings:
     github_url: str = DEFAULT_GITHUB_URL
     github_api_url: str = DEFAULT_API_URL
     github_secret_id: str | None = None
-    runner_group_id: int = 1
+    runner_group: str = "Default"
+    runner_group_id: int | None = None
     webhook_secret_parameter: str = ""
     boot_timeout: float = 600.0
     idle_grace: float = 600.0
@@ -124,6 +130,11 @@ class ControlPlaneSettings:
         if not self.webhook_secret_parameter:
             object.__setattr__(
                 self, "webhook_secret_parameter", f"/{self.name}/github/webhook-secret"
+            )
+        if not 1 <= len(self.runner_group.strip()) <= 100:
+            raise ValueError(
+                f"runner group {self.runner_group!r} is not a runner group name "
+                "(RUNNERFLEET_RUNNER_GROUP / [github] runner_group: 1-100 characters)"
             )
         unknown = sorted(set(self.pool_idle) - set(self.pool_labels))
         if unknown and self.mode == "autoscaled":
@@ -164,7 +175,12 @@ class ControlPlaneSettings:
             github_url=(env.get("RUNNERFLEET_GITHUB_URL") or DEFAULT_GITHUB_URL).rstrip("/"),
             github_api_url=(env.get("RUNNERFLEET_GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
             github_secret_id=env.get("RUNNERFLEET_GITHUB_SECRET_ID") or None,
-            runner_group_id=_int(env, "RUNNERFLEET_RUNNER_GROUP_ID", 1, 1, 2**31 - 1),
+            runner_group=env.get("RUNNERFLEET_RUNNER_GROUP") or "Default",
+            runner_group_id=(
+                _int(env, "RUNNERFLEET_RUNNER_GROUP_ID", 1, 1, 2**31 - 1)
+                if env.get("RUNNERFLEET_RUNNER_GROUP_ID")
+                else None
+            ),
             webhook_secret_parameter=env.get("RUNNERFLEET_WEBHOOK_SECRET_PARAMETER", ""),
             boot_timeout=float(_int(env, "RUNNERFLEET_BOOT_TIMEOUT", 600, 60, 3600)),
             idle_grace=float(_int(env, "RUNNERFLEET_IDLE_GRACE", 600, 0, 3600)),
@@ -197,6 +213,7 @@ class ControlPlaneSettings:
             ephemeral=r.ephemeral,
             github_owner=gh.owner,
             github_repository=gh.repository,
+            runner_group=gh.runner_group,
             github_url=(github_url or gh.url).rstrip("/"),
             github_api_url=(github_api_url or gh.api_url).rstrip("/"),
             boot_timeout=float(cfg.control_plane.boot_timeout_seconds),
@@ -232,6 +249,7 @@ class ControlPlaneSettings:
             ephemeral=self.ephemeral,
             labels=self.runner_labels,
             pool_labels=dict(self.pool_labels),
+            runner_group=self.runner_group,
             runner_group_id=self.runner_group_id,
             kms_key_id=self.kms_key_id,
         )

@@ -394,3 +394,52 @@ def test_dynamo_claims_expire_in_minutes(aws: Callable[[str], Any], fleet: str) 
     now[0] += CLAIM_TTL_SECONDS + 1  # the holder died (a Lambda timeout): it expires
     assert not claims.claimed("i-1")  # before DynamoDB's TTL sweep removes the item
     assert claims.claim("i-1", "r")
+
+
+def test_org_runners_join_the_runner_group_named_in_the_settings(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    """[github] runner_group is a name: resolved to its id once per process, sent with each
+    JIT registration; a group that does not exist fails the Issue, naming the group, and
+    leaves no parameter and no claim behind."""
+    groups = "GET /orgs/{org}/actions/runner-groups"
+    emulator.add_runner_group(OWNER, "other")
+    gid = emulator.add_runner_group(OWNER, "ci builders")
+    github = GitHubClient(emulator.url, TokenAuth(emulator.pat), sleep=lambda _: None)
+
+    def org_registrar(group: str) -> Registrar:
+        settings = RegistrarSettings(
+            name=fleet,
+            owner=OWNER,
+            repository=None,
+            github_url=emulator.url,
+            api_url=emulator.url,
+            ephemeral=True,
+            runner_group=group,
+        )
+        return Registrar(
+            settings=settings,
+            ec2=aws("ec2"),
+            ssm=aws("ssm"),
+            github=github,
+            claims=MemoryClaims(),
+            autoscaling=aws("autoscaling"),
+        )
+
+    ids = launch(aws("ec2"), fleet, 3)
+    reg = org_registrar("ci builders")
+    assert reg.handle([InstanceEvent(ids[0], state="running")]).ok
+    looked_up = emulator.call_counts().get(groups, 0)
+    assert looked_up >= 1
+    assert reg.handle([InstanceEvent(ids[1], state="running")]).ok
+    assert emulator.call_counts().get(groups, 0) == looked_up  # cached in the client
+    mine = [r for r in emulator.runners(OWNER) if r.name.startswith(f"{fleet}-")]
+    assert sorted(r.name for r in mine) == [f"{fleet}-runner-01", f"{fleet}-runner-02"]
+    assert {r.runner_group_id for r in mine} == {gid} and gid != 1
+
+    missing = org_registrar("nightly")
+    report = missing.handle([InstanceEvent(ids[2], state="running")])
+    [outcome] = report.outcomes
+    assert not outcome.ok and "'nightly'" in outcome.detail and "'ci builders'" in outcome.detail
+    assert f"/{fleet}/runners/{ids[2]}" not in params(aws("ssm"), fleet)
+    assert not missing.claims.claimed(ids[2])

@@ -28,12 +28,18 @@ def test_from_env_reads_the_contract() -> None:
     assert s.runner_labels == ("linux", "x64") and s.github_repository is None
     assert s.github_api_url == "https://ghe.example.com/api/v3"
     assert s.webhook_secret_parameter == "/rf/github/webhook-secret"
-    assert (s.boot_timeout, s.log_level, s.runner_group_id) == (900.0, "DEBUG", 1)
+    assert (s.boot_timeout, s.log_level, s.runner_group, s.runner_group_id) == (
+        900.0,
+        "DEBUG",
+        "Default",
+        None,
+    )
     pools = {p.name: p for p in s.pools()}
     assert pools["gpu"].idle == 2 and pools["default"].idle == 0
     assert "gpu" in pools["gpu"].labels and "x64" in pools["default"].labels
     reg = s.registrar_settings()
     assert (reg.owner, reg.ephemeral, reg.api_url) == ("acme", True, s.github_api_url)
+    assert reg.jit_runner_group is None  # Default: id 1, no lookup
     assert table_name("rf") == "rf-control-plane"
 
 
@@ -63,7 +69,7 @@ def test_from_config_matches_the_fleet_config() -> None:
     cfg = config.validate(
         {
             "name": "rfx",
-            "github": {"owner": "acme", "repository": "app"},
+            "github": {"owner": "acme", "repository": "app", "runner_group": "ci builders"},
             "runners": {
                 "mode": "autoscaled",
                 "pools": [{"name": "default", "max_size": 3}, {"name": "gpu", "idle": 2}],
@@ -80,6 +86,20 @@ def test_from_config_matches_the_fleet_config() -> None:
     assert s.github_api_url == "http://x" and s.pool_sizes == {"default": (0, 3), "gpu": (0, 5)}
     assert [p.max_size for p in s.pools()] == [3, 5]
     assert s.pool_idle == {"default": 0, "gpu": 2}
+    assert s.runner_group == "ci builders" and s.registrar_settings().runner_group == "ci builders"
     assert {p.name: p.idle for p in s.pools()} == {"default": 0, "gpu": 2}
     with pytest.raises(ValueError, match="GitHub owner"):
         ControlPlaneSettings(name="rf").registrar_settings()
+
+
+def test_runner_group_by_name_and_an_explicit_id_wins() -> None:
+    named = ControlPlaneSettings.from_env({**ENV, "RUNNERFLEET_RUNNER_GROUP": "ci builders"})
+    assert named.runner_group == "ci builders" and named.runner_group_id is None
+    assert named.registrar_settings().jit_runner_group == "ci builders"
+    both = {**ENV, "RUNNERFLEET_RUNNER_GROUP": "ci builders", "RUNNERFLEET_RUNNER_GROUP_ID": "7"}
+    explicit = ControlPlaneSettings.from_env(both).registrar_settings()
+    assert (explicit.runner_group_id, explicit.jit_runner_group) == (7, None)
+    with pytest.raises(ValueError, match="RUNNERFLEET_RUNNER_GROUP_ID"):
+        ControlPlaneSettings.from_env({**ENV, "RUNNERFLEET_RUNNER_GROUP_ID": "x"})
+    with pytest.raises(ValueError, match="RUNNERFLEET_RUNNER_GROUP"):
+        ControlPlaneSettings(name="rf", runner_group=" ")

@@ -67,6 +67,11 @@ run "three_functions_with_their_handlers" {
   }
 
   assert {
+    condition     = aws_lambda_function.registrar.environment[0].variables["RUNNERFLEET_RUNNER_GROUP"] == "Default" && aws_lambda_function.registrar.environment[0].variables["RUNNERFLEET_POOL_IDLE"] == "{}"
+    error_message = "by default runners join the Default group and no pool keeps idle runners"
+  }
+
+  assert {
     condition     = output.webhook_secret_parameter_name == "/rf-test/github/webhook-secret" && output.webhook_secret_parameter_arn == "arn:aws:ssm:eu-west-2:123456789012:parameter/rf-test/github/webhook-secret"
     error_message = "the outputs say where the webhook secret lives"
   }
@@ -143,6 +148,12 @@ run "pat_ghes_lifecycle_options" {
     tracing_enabled           = false
     pool_labels               = { default = [], gpu = ["gpu"] }
     pool_idle                 = { default = 0, gpu = 2 }
+    runner_group              = "ci builders"
+  }
+
+  assert {
+    condition     = alltrue([for f in [aws_lambda_function.webhook, aws_lambda_function.reconcile, aws_lambda_function.registrar] : f.environment[0].variables["RUNNERFLEET_RUNNER_GROUP"] == "ci builders"])
+    error_message = "every function gets the runner group's name (RUNNERFLEET_RUNNER_GROUP)"
   }
 
   assert {
@@ -215,7 +226,8 @@ run "bad_inputs_are_rejected" {
     reserved_concurrency = { webhook = -1 }
     lambda_runtime       = "python3.11"
     pool_idle            = { default = -1 }
+    runner_group         = "ci/builders"
   }
 
-  expect_failures = [var.name, var.package_path, var.scan_schedule, var.reconcile_schedule, var.reserved_concurrency, var.lambda_runtime, var.pool_idle]
+  expect_failures = [var.name, var.package_path, var.scan_schedule, var.reconcile_schedule, var.reserved_concurrency, var.lambda_runtime, var.pool_idle, var.runner_group]
 }
