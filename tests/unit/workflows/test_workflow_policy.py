@@ -243,14 +243,17 @@ def test_workflows_install_the_pinned_cli_and_terraform() -> None:
     ]["version"]
     for name in ("deploy.yml", "destroy.yml", "drift.yml"):
         wf = _wf(name)
-        assert wf["env"]["RUNNERFLEET_SPEC"] == (
-            "${{ vars.RUNNERFLEET_SPEC || 'runnerfleet==" + version + "' }}"
+        assert wf["env"]["RF_CLI_SPEC"] == (
+            "${{ vars.RUNNERFLEET_CLI_SPEC || 'runnerfleet==" + version + "' }}"
         ), f"{name}: pin the CLI to this release ({version})"
+        # RUNNERFLEET_* variables are config overrides (runnerfleet.config.env_overrides)
+        reserved = {"RUNNERFLEET_CONFIG"}
+        assert {k for k in wf["env"] if k.startswith("RUNNERFLEET_")} <= reserved, name
         assert re.fullmatch(r"\d+\.\d+\.\d+", wf["env"]["TERRAFORM_VERSION"]), name
         for job_id, job in wf["jobs"].items():
             runs = [s.get("run", "") for s in job.get("steps", [])]
             if any("runnerfleet " in r for r in runs):
-                pinned = 'pip install --disable-pip-version-check "${RUNNERFLEET_SPEC}"'
+                pinned = 'pip install --disable-pip-version-check "${RF_CLI_SPEC}"'
                 assert any(pinned in r for r in runs), f"{name}:{job_id}: install the pinned CLI"
                 assert not any("pip install" in r and " ." in r for r in runs), (
                     f"{name}:{job_id} installs from a source tree a fresh repository lacks"
