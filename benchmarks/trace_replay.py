@@ -194,6 +194,7 @@ class Replay:
             elif kind == "finish":
                 self.finish(data)
             elif kind == "reconcile":
+                self.w.expire()
                 _, outcomes = self.w.plane.reconciler.run()
                 self.failures["reconcile action"] += sum(1 for o in outcomes if not o.ok)
                 if len(self.finished) < len(arrivals):

@@ -32,6 +32,8 @@ from runnerfleet.github.client import GitHubClient
 from runnerfleet.github.emulator.server import GitHubEmulator
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+DELIVERY_TTL = 600.0
 NAME = "bench"
 OWNER = "acme"
 SECRET = "bench-webhook-secret-value"
@@ -91,6 +93,31 @@ class World:
     aws_calls: AwsCalls
     raw: Callable[[str], Any]  # uncounted clients for the world's own bookkeeping
     pools: Mapping[str, Sequence[str]]
+
+    def expire(self, delivery_ttl: float = DELIVERY_TTL) -> None:
+        """Do what AWS does with time and moto does not, so the replay's cost stays flat:
+        DynamoDB TTL deletes expired items, and EC2 forgets terminated instances (AWS lists
+        them for about an hour). moto copies the whole table for every transaction, so
+        delivery ids are kept `delivery_ttl` seconds here (the replay's duplicates come
+        within seconds; the deployed table keeps them 3 days)."""
+        from moto.ec2.models import ec2_backends
+
+        ddb, table, now = self.raw("dynamodb"), table_name(NAME), self.clock.now
+        from runnerfleet.controlplane.job_table import DELIVERY_TTL_SECONDS
+
+        for page in ddb.get_paginator("scan").paginate(TableName=table):
+            for item in page.get("Items", []):
+                if "expires_at" not in item:
+                    continue
+                expires = float(item["expires_at"]["N"])
+                if item["pk"]["S"].startswith("webhook-delivery#"):
+                    expires -= DELIVERY_TTL_SECONDS - delivery_ttl
+                if expires < now:
+                    ddb.delete_item(TableName=table, Key={"pk": item["pk"]})
+        backend = ec2_backends[ACCOUNT][REGION]
+        for rid, res in list(backend.reservations.items()):
+            if all(i._state.name == "terminated" for i in res.instances):
+                del backend.reservations[rid]
 
     def signed(self, body: bytes, delivery: str) -> dict[str, str]:
         sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()

@@ -512,6 +512,13 @@ class ControlPlaneConfig(_Model):
     idle_grace_seconds: int = Field(
         default=600, ge=0, le=3600, description="idle runner hosts are scaled in after this"
     )
+    github_sync_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="the reconcile pass asks GitHub (runner list, lost jobs) at most this "
+        "often; 0: every pass (poll mode, for a fleet that receives no webhooks)",
+    )
     reconcile_schedule: str = Field(
         default="rate(1 minute)", description="EventBridge schedule of the reconcile pass"
     )
@@ -955,5 +962,6 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "enable_control_plane": cfg.control_plane.enabled,
         "control_plane_boot_timeout": cfg.control_plane.boot_timeout_seconds,
         "control_plane_idle_grace": cfg.control_plane.idle_grace_seconds,
+        "control_plane_github_sync": cfg.control_plane.github_sync_seconds,
         "control_plane_reconcile_schedule": cfg.control_plane.reconcile_schedule,
     }

@@ -57,24 +57,25 @@ locals {
 
   # Environment every function reads (runnerfleet.controlplane.settings.ControlPlaneSettings).
   environment = {
-    RUNNERFLEET_NAME              = var.name
-    RUNNERFLEET_TABLE             = aws_dynamodb_table.this.name
-    RUNNERFLEET_MODE              = var.mode
-    RUNNERFLEET_RUNNER_COUNT      = tostring(var.runner_count)
-    RUNNERFLEET_RUNNER_LABELS     = join(",", var.runner_labels)
-    RUNNERFLEET_POOL_LABELS       = jsonencode(var.pool_labels)
-    RUNNERFLEET_POOL_IDLE         = jsonencode(var.pool_idle)
-    RUNNERFLEET_RUNNER_GROUP      = var.runner_group
-    RUNNERFLEET_EPHEMERAL         = tostring(var.ephemeral)
-    RUNNERFLEET_GITHUB_URL        = trimsuffix(var.github_url, "/")
-    RUNNERFLEET_GITHUB_API_URL    = local.api_url
-    RUNNERFLEET_GITHUB_OWNER      = var.github_owner
-    RUNNERFLEET_GITHUB_REPOSITORY = var.github_repository == null ? "" : var.github_repository
-    RUNNERFLEET_GITHUB_SECRET_ID  = var.github_credentials_secret_arn == null ? "" : var.github_credentials_secret_arn
-    RUNNERFLEET_KMS_KEY_ID        = var.kms_key_arn == null ? "" : var.kms_key_arn
-    RUNNERFLEET_BOOT_TIMEOUT      = tostring(var.boot_timeout_seconds)
-    RUNNERFLEET_IDLE_GRACE        = tostring(var.idle_grace_seconds)
-    RUNNERFLEET_LOG_LEVEL         = var.log_level
+    RUNNERFLEET_NAME                = var.name
+    RUNNERFLEET_TABLE               = aws_dynamodb_table.this.name
+    RUNNERFLEET_MODE                = var.mode
+    RUNNERFLEET_RUNNER_COUNT        = tostring(var.runner_count)
+    RUNNERFLEET_RUNNER_LABELS       = join(",", var.runner_labels)
+    RUNNERFLEET_POOL_LABELS         = jsonencode(var.pool_labels)
+    RUNNERFLEET_POOL_IDLE           = jsonencode(var.pool_idle)
+    RUNNERFLEET_RUNNER_GROUP        = var.runner_group
+    RUNNERFLEET_EPHEMERAL           = tostring(var.ephemeral)
+    RUNNERFLEET_GITHUB_URL          = trimsuffix(var.github_url, "/")
+    RUNNERFLEET_GITHUB_API_URL      = local.api_url
+    RUNNERFLEET_GITHUB_OWNER        = var.github_owner
+    RUNNERFLEET_GITHUB_REPOSITORY   = var.github_repository == null ? "" : var.github_repository
+    RUNNERFLEET_GITHUB_SECRET_ID    = var.github_credentials_secret_arn == null ? "" : var.github_credentials_secret_arn
+    RUNNERFLEET_KMS_KEY_ID          = var.kms_key_arn == null ? "" : var.kms_key_arn
+    RUNNERFLEET_BOOT_TIMEOUT        = tostring(var.boot_timeout_seconds)
+    RUNNERFLEET_IDLE_GRACE          = tostring(var.idle_grace_seconds)
+    RUNNERFLEET_GITHUB_SYNC_SECONDS = tostring(var.github_sync_seconds)
+    RUNNERFLEET_LOG_LEVEL           = var.log_level
   }
 
   tracing_mode = var.tracing_enabled ? "Active" : "PassThrough"

@@ -168,6 +168,17 @@ variable "idle_grace_seconds" {
   }
 }
 
+variable "github_sync_seconds" {
+  description = "Seconds between the reconcile pass's GitHub syncs: runner list and discovery of jobs whose webhooks were lost (RUNNERFLEET_GITHUB_SYNC_SECONDS); 0 syncs on every pass (poll mode, for a fleet that receives no webhooks)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.github_sync_seconds >= 0 && var.github_sync_seconds <= 3600
+    error_message = "github_sync_seconds must be from 0 to 3600."
+  }
+}
+
 variable "boot_timeout_seconds" {
   description = "Seconds a runner instance may take to register before the reconcile pass treats it as failed (RUNNERFLEET_BOOT_TIMEOUT)."
   type        = number

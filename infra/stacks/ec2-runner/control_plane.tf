@@ -42,6 +42,17 @@ variable "control_plane_idle_grace" {
   }
 }
 
+variable "control_plane_github_sync" {
+  description = "Seconds between the reconcile pass's GitHub syncs (runner list, discovery of jobs whose webhooks were lost); 0 syncs on every pass (poll mode)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.control_plane_github_sync >= 0 && var.control_plane_github_sync <= 3600
+    error_message = "control_plane_github_sync must be from 0 to 3600 seconds."
+  }
+}
+
 variable "control_plane_boot_timeout" {
   description = "Seconds a runner may take to register before the reconcile pass treats its instance as failed."
   type        = number
@@ -98,6 +109,7 @@ module "control_plane" {
   reconcile_schedule        = var.control_plane_reconcile_schedule
   boot_timeout_seconds      = var.control_plane_boot_timeout
   idle_grace_seconds        = var.control_plane_idle_grace
+  github_sync_seconds       = var.control_plane_github_sync
   log_retention_days        = var.log_retention_days
   tags                      = var.tags
 }

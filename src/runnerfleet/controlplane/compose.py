@@ -165,7 +165,9 @@ class ControlPlane:
         s = self.settings
         s.require_github()
         return Reconciler(
-            settings=ReconcilerSettings(s.name, boot_timeout=s.boot_timeout),
+            settings=ReconcilerSettings(
+                s.name, boot_timeout=s.boot_timeout, github_sync_seconds=s.github_sync_seconds
+            ),
             scaler_settings=ScalerSettings(idle_grace=s.idle_grace),
             pools=s.pools(),
             fleet=self.fleet,

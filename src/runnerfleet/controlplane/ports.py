@@ -6,7 +6,7 @@ Protocol is `runnerfleet.controlplane.fleet.FleetPort`, the job table's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -43,7 +43,11 @@ class QueueDiscovery(Protocol):
     conditional requests). Optional: a client without it is not asked."""
 
     def list_queued_jobs(
-        self, repositories: Any = None, *, run_statuses: Sequence[str] = ("queued", "in_progress")
+        self,
+        repositories: Any = None,
+        *,
+        run_statuses: Sequence[str] = ("queued", "in_progress"),
+        skip_runs: Container[int] = (),
     ) -> Sequence[Any]: ...
 
 

@@ -27,6 +27,16 @@ Drift and the answer:
 - A host whose bootstrap failed (tag `runnerfleet:agent-state=failed`): an ASG host is
   replaced; a static host is reported with the failing step.
 
+GitHub is asked on sync passes only (`github_sync_seconds`; 0: every pass, the poll mode
+for a fleet that receives no webhooks). Between syncs a pass decides on AWS facts, the job
+table and the runner list of the last sync. That list can only be stale in the safe
+direction: a host launched since is younger than `boot_timeout` (longer than the sync
+interval) so it is not judged yet, and a runner that became busy since is protected by the
+scale-in drain (GitHub refuses to delete a busy runner, 422, and the host stays). Discovery
+on a sync lists the jobs only of runs the table knows nothing of (their webhooks were all
+lost); every `deep_sync_every`-th sync lists every active run's jobs. This keeps GitHub
+calls per job near one (the JIT config) on a busy fleet: benchmarks/trace_replay.py.
+
 After acting, the pass refreshes what the webhook path reads from the table: each pool's
 cached group (name, bounds, desired), its cooldown stamps, and its counters recomputed from
 the jobs it saw (only if no transition happened meanwhile). It publishes `QueuedJobs`.
@@ -79,6 +89,11 @@ class ReconcilerSettings:
     parameter_grace: float = 600.0
     queue_timeout: float = 300.0
     max_refresh: int = 20
+    # GitHub sync (runner list + queue discovery): every pass when 0, else at most once per
+    # `github_sync_seconds`; every `deep_sync_every`-th sync also lists the jobs of runs the
+    # table already knows (a run whose webhooks were only partly lost).
+    github_sync_seconds: float = 0.0
+    deep_sync_every: int = 6
 
 
 @dataclass(frozen=True)
@@ -317,6 +332,13 @@ class Reconciler:
     _rows: list[tuple[JobUpdate, str]] = field(default_factory=list, repr=False)
     _views: dict[str, PoolView] = field(default_factory=dict, repr=False)
     _discovered: dict[int, JobUpdate] = field(default_factory=dict, repr=False)
+    _runners: list[RunnerState] = field(default_factory=list, repr=False)
+    _synced_at: float | None = field(default=None, repr=False)
+    _syncs: int = field(default=0, repr=False)
+
+    def _sync_due(self, now: float) -> bool:
+        last, every = self._synced_at, self.settings.github_sync_seconds
+        return last is None or every <= 0 or now - last >= every
 
     def gather(self) -> Facts:
         now = self.clock()
@@ -330,17 +352,22 @@ class Reconciler:
             for p, g in self.fleet.groups().items()
         }
         hosts = self.fleet.hosts(groups)
-        runners = [
-            RunnerState(r.id, r.name, r.status, r.busy, tuple(r.labels))
-            for r in self.github.list_runners(self.owner, self.repository)
-        ]
+        sync = self._sync_due(now)
+        if sync:
+            self._runners = [
+                RunnerState(r.id, r.name, r.status, r.busy, tuple(r.labels))
+                for r in self.github.list_runners(self.owner, self.repository)
+            ]
+            self._synced_at, self._syncs = now, self._syncs + 1
+        runners = list(self._runners)
         params = {
             p.instance_id: (p.last_modified.timestamp() if p.last_modified else None)
             for p in self.registrations.list()
         }
         bounds = {p: (g.min_size, g.max_size) for p, g in groups.items()}
         pools = scaler.with_group_bounds(self.pools, bounds)  # the ASG's bounds are current
-        queued = self._github_queue(pools)
+        self._discovered = {}
+        queued = self._github_queue(pools) if sync else []
         return Facts(pools, hosts, runners, params, jobs_of(self._rows), groups, now, queued)
 
     def _github_queue(self, pools: Sequence[Pool]) -> list[Job]:
@@ -349,8 +376,12 @@ class Reconciler:
         if not isinstance(self.github, QueueDiscovery):
             return []
         repos = [f"{self.owner}/{self.repository}"] if self.repository else None
+        deep = (
+            self.settings.deep_sync_every <= 1 or self._syncs % self.settings.deep_sync_every == 1
+        )
+        known = frozenset() if deep else frozenset(u.run_id for u, _ in self._rows if u.run_id)
         try:
-            found = self.github.list_queued_jobs(repos)
+            found = self.github.list_queued_jobs(repos, skip_runs=known)
         except Exception as exc:  # discovery must not stop the pass
             log.warning("reconcile: could not list GitHub's queued jobs: %s", exc)
             return []

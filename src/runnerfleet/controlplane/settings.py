@@ -39,6 +39,9 @@ RUNNERFLEET_BOOT_TIMEOUT               seconds a host may take to bring its runn
                                        (default 600)
 RUNNERFLEET_IDLE_GRACE                 seconds an idle runner host is kept before scale-in
                                        (default 600)
+RUNNERFLEET_GITHUB_SYNC_SECONDS        the reconcile pass asks GitHub (runner list, queue
+                                       discovery) at most this often; 0: every pass (poll
+                                       mode, for a fleet without webhooks). Default 300
 RUNNERFLEET_KMS_KEY_ID                 KMS key for the registration SecureStrings (optional)
 RUNNERFLEET_LOG_LEVEL                  logging level (default INFO)
 =====================================  ==========================================================
@@ -119,6 +122,7 @@ class ControlPlaneSettings:
     webhook_secret_parameter: str = ""
     boot_timeout: float = 600.0
     idle_grace: float = 600.0
+    github_sync_seconds: float = 300.0
     kms_key_id: str | None = None
     log_level: str = "INFO"
 
@@ -184,6 +188,7 @@ class ControlPlaneSettings:
             webhook_secret_parameter=env.get("RUNNERFLEET_WEBHOOK_SECRET_PARAMETER", ""),
             boot_timeout=float(_int(env, "RUNNERFLEET_BOOT_TIMEOUT", 600, 60, 3600)),
             idle_grace=float(_int(env, "RUNNERFLEET_IDLE_GRACE", 600, 0, 3600)),
+            github_sync_seconds=float(_int(env, "RUNNERFLEET_GITHUB_SYNC_SECONDS", 300, 0, 3600)),
             kms_key_id=env.get("RUNNERFLEET_KMS_KEY_ID") or None,
             log_level=level,
         )
@@ -218,6 +223,7 @@ class ControlPlaneSettings:
             github_api_url=(github_api_url or gh.api_url).rstrip("/"),
             boot_timeout=float(cfg.control_plane.boot_timeout_seconds),
             idle_grace=float(cfg.control_plane.idle_grace_seconds),
+            github_sync_seconds=float(cfg.control_plane.github_sync_seconds),
         )
 
     # ---- what the parts need -------------------------------------------------------------

@@ -42,7 +42,7 @@ import random
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -820,8 +820,10 @@ class GitHubClient:
         repositories: Iterable[str] | None = None,
         *,
         run_statuses: Sequence[str] = ("queued", "in_progress"),
+        skip_runs: Container[int] = (),
     ) -> list[WorkflowJob]:
-        """Every queued job in `repositories` ("owner/name"; None: the installation's).
+        """Every queued job in `repositories` ("owner/name"; None: the installation's),
+        except in the runs of `skip_runs` (runs whose jobs the caller already knows).
 
         GitHub has no organization-wide queue: this walks repositories → their runs with
         each of `run_statuses` (a run in progress can still hold queued jobs) → the runs'
@@ -841,7 +843,7 @@ class GitHubClient:
             for status in run_statuses:
                 for run in self.list_workflow_runs(owner, repo, status):
                     runs.setdefault(run.id, run)
-            for run_id in sorted(runs):
+            for run_id in sorted(r for r in runs if r not in skip_runs):
                 for job in self.list_run_jobs(owner, repo, run_id):
                     if job.status == "queued":
                         seen.setdefault(job.id, job)

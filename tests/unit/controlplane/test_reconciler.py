@@ -487,3 +487,67 @@ def test_every_webhook_lost_jobs_are_still_served_against_the_emulators() -> Non
         assert group["DesiredCapacity"] == 5  # one host per job (the ASG allows 10)
         assert jobs.pool("default").queued == 5
         github.close()
+
+
+# ---- GitHub sync interval: about one GitHub call per job on a busy fleet -------------------
+@dataclass
+class CountingGitHub(FakeGitHub):
+    """FakeGitHub that also discovers queued jobs, counting what it is asked."""
+
+    listed: int = 0
+    discovery_skips: list[frozenset[int]] = field(default_factory=list)
+
+    def list_runners(self, owner: str, repo: str | None = None) -> list[Runner]:
+        self.listed += 1
+        return super().list_runners(owner, repo)
+
+    def list_queued_jobs(
+        self,
+        repositories: Any = None,
+        *,
+        run_statuses: Any = ("queued", "in_progress"),
+        skip_runs: Any = (),
+    ) -> list[WorkflowJob]:
+        self.discovery_skips.append(frozenset(skip_runs))
+        return []
+
+
+def _syncing(gh: CountingGitHub, clock: list[float], every: float, deep: int = 3) -> Reconciler:
+    table = MemoryJobTable()
+    table.transition(
+        JobUpdate(5, "queued", ("self-hosted", "linux"), "acme/app", 41, NOW), "default", "d", NOW
+    )
+    return Reconciler(
+        replace(S, github_sync_seconds=every, deep_sync_every=deep),
+        [POOL],
+        StubFleet([]),
+        gh,
+        "acme",
+        None,
+        NoParameters(),
+        table,  # type: ignore[arg-type]
+        clock=lambda: clock[0],
+    )
+
+
+def test_github_is_asked_once_per_sync_interval_and_every_pass_in_poll_mode() -> None:
+    gh, clock = CountingGitHub([], {}), [NOW]
+    rec = _syncing(gh, clock, every=300)
+    for step in range(10):  # ten passes a minute apart: syncs at 0, 300 and 600 s... of 540
+        clock[0] = NOW + 60 * step
+        rec.run()
+    assert gh.listed == 2 and len(gh.discovery_skips) == 2
+    poll_gh = CountingGitHub([], {})
+    poll = _syncing(poll_gh, clock, every=0)
+    for _ in range(4):
+        poll.run()
+    assert poll_gh.listed == 4 and len(poll_gh.discovery_skips) == 4
+
+
+def test_discovery_skips_runs_the_table_knows_except_on_deep_syncs() -> None:
+    gh, clock = CountingGitHub([], {}), [NOW]
+    rec = _syncing(gh, clock, every=0, deep=3)
+    for _ in range(4):
+        rec.run()
+    # the 1st and every 3rd sync after it list every run's jobs; the others skip run 41
+    assert gh.discovery_skips == [frozenset(), frozenset({41}), frozenset({41}), frozenset()]
