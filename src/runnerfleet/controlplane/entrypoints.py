@@ -9,9 +9,12 @@
 
 Each is a few lines over the control plane that runnerfleet.controlplane.compose builds from
 ControlPlaneSettings.from_env (once per process, so clients and the GitHub installation token
-are reused across invocations). Only the standard library is imported at module level; the
-zip holds runnerfleet and its Lambda dependencies, the runtime adds boto3, and typer, rich and
-pydantic are never imported.
+are reused across invocations). The reconcile and registrar functions start each invocation
+with `github.begin_invocation(remaining_seconds=...)` from the Lambda context, so no GitHub
+retry waits past the function's deadline (it raises BudgetExceeded at once instead); the
+webhook function never builds the GitHub client. Only the standard library is imported at
+module level; the zip holds runnerfleet and its Lambda dependencies, the runtime adds boto3,
+and typer, rich and pydantic are never imported.
 """
 
 from __future__ import annotations
@@ -45,6 +48,20 @@ def reset(plane: ControlPlane | None = None) -> None:
     _PLANE = plane
 
 
+def _begin_invocation(plane: ControlPlane, context: Any) -> None:
+    """Bound this invocation's GitHub waits by the Lambda deadline
+    (`context.get_remaining_time_in_millis()`); without such a context the previous
+    invocation's deadline is cleared. A GitHub client without `begin_invocation` is left as is."""
+    begin = getattr(plane.github, "begin_invocation", None)
+    if not callable(begin):
+        return
+    millis = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(millis):
+        begin(remaining_seconds=lambda: float(millis()) / 1000)
+    else:
+        begin()
+
+
 def webhook(event: Any, context: Any = None) -> dict[str, Any]:
     """Function URL / HTTP API event -> HTTP reply (never raises: a 500 carries no detail)."""
     from runnerfleet.controlplane.webhook_handler import Reply, lambda_body
@@ -70,7 +87,10 @@ def reconcile(event: Any, context: Any = None) -> dict[str, Any]:
     """One reconcile pass; raises when an action failed (the next scheduled pass retries)."""
     from runnerfleet.redaction import redact
 
-    plan, outcomes = _plane().reconciler.run()
+    plane = _plane()
+    reconciler = plane.reconciler
+    _begin_invocation(plane, context)
+    plan, outcomes = reconciler.run()
     result = {
         "ok": all(o.ok for o in outcomes),
         "actions": [o.as_dict() for o in outcomes],
@@ -95,7 +115,10 @@ def registrar(event: Any, context: Any = None) -> dict[str, Any]:
         log.info("ignored: %s", why)
     if not batch.events and not batch.scan:
         return {"ok": True, "actions": [], "ignored": batch.ignored}
-    report = _plane().registrar.handle(batch.events, scan=batch.scan)
+    plane = _plane()
+    handler = plane.registrar
+    _begin_invocation(plane, context)
+    report = handler.handle(batch.events, scan=batch.scan)
     result: dict[str, Any] = report.as_dict()
     result["ignored"] = batch.ignored
     for item in result["actions"]:

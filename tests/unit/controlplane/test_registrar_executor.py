@@ -4,7 +4,9 @@ Duplicate events give one parameter and one runner (also across two processes sh
 DynamoDB claims); terminated instances lose their parameters; the App installation token is
 fetched once per hour per process (asserted from the emulator's request log); and ASG
 lifecycle completion is tested at the request level with botocore's Stubber, because moto does
-not implement CompleteLifecycleAction for pending lifecycle actions.
+not implement CompleteLifecycleAction for pending lifecycle actions. Org runners join the
+runner group named in the settings; the registrar and reconcile entry points bound GitHub's
+waits by the Lambda context's remaining time.
 """
 
 from __future__ import annotations
@@ -443,3 +445,79 @@ def test_org_runners_join_the_runner_group_named_in_the_settings(
     assert not outcome.ok and "'nightly'" in outcome.detail and "'ci builders'" in outcome.detail
     assert f"/{fleet}/runners/{ids[2]}" not in params(aws("ssm"), fleet)
     assert not missing.claims.claimed(ids[2])
+
+
+class LambdaContext:
+    """The part of Lambda's context the entry points read: the time left, in milliseconds."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+def _forbid_sleep(seconds: float) -> None:
+    raise AssertionError(f"the GitHub client slept {seconds} s past the Lambda deadline")
+
+
+def _budget_plane(aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str) -> Any:
+    from runnerfleet.controlplane.compose import compose
+    from runnerfleet.controlplane.settings import ControlPlaneSettings
+
+    settings = ControlPlaneSettings(
+        name=fleet,
+        github_owner=OWNER,
+        github_repository=REPO,
+        github_url=emulator.url,
+        github_api_url=emulator.url,
+        ephemeral=True,
+    )
+    github = GitHubClient(emulator.url, TokenAuth(emulator.pat), sleep=_forbid_sleep)
+    return compose(settings, aws, github=github)
+
+
+def test_registrar_invocation_with_no_time_left_fails_fast_and_the_next_one_works(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    """The registrar function bounds GitHub by the Lambda context: with less time left than
+    the reserve, the JIT call is not even sent (BudgetExceeded), the invocation raises (the
+    event is retried) and nothing is left behind; the next invocation has its own deadline."""
+    jit = "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"
+    [iid] = launch(aws("ec2"), fleet, 1)
+    plane = _budget_plane(aws, emulator, fleet)
+    event = {
+        "detail-type": "EC2 Instance State-change Notification",
+        "detail": {"instance-id": iid, "state": "running"},
+    }
+    entrypoints.reset(plane)
+    try:
+        with pytest.raises(RuntimeError, match="registrar actions failed") as exc:
+            entrypoints.registrar(event, LambdaContext(millis=1500))
+        assert "BudgetExceeded" in str(exc.value)  # RetryBudgetExceeded, in the outcome
+        assert "deadline" in str(exc.value)
+        assert emulator.call_counts().get(jit, 0) == 0
+        assert params(aws("ssm"), fleet) == [] and not plane.registrar.claims.claimed(iid)
+        result = entrypoints.registrar(event, LambdaContext(millis=600_000))
+    finally:
+        entrypoints.reset()
+    assert [a["action"] for a in result["actions"]] == ["Issue"] and result["ok"]
+    assert emulator.call_counts()[jit] == 1
+
+
+def test_reconcile_invocation_does_not_wait_out_a_retry_after_beyond_its_deadline(
+    aws: Callable[[str], Any], emulator: GitHubEmulator, fleet: str
+) -> None:
+    """GitHub asks for 60 s (secondary rate limit) with 30 s left in the function: the
+    reconcile pass raises RateLimitBudgetExceeded at once, naming the wait, and never sleeps."""
+    from runnerfleet.github.errors import BudgetExceeded
+
+    emulator.inject("/repos/*/actions/runners", "secondary_rate_limit", times=1, retry_after=60)
+    entrypoints.reset(_budget_plane(aws, emulator, fleet))
+    try:
+        with pytest.raises(BudgetExceeded) as exc:
+            entrypoints.reconcile({"detail-type": "Scheduled Event"}, LambdaContext(30_000))
+    finally:
+        entrypoints.reset()
+    assert exc.value.requested_wait == 60
+    assert "deadline" in str(exc.value)
