@@ -93,7 +93,7 @@ class ReconcilerSettings:
     # `github_sync_seconds`; every `deep_sync_every`-th sync also lists the jobs of runs the
     # table already knows (a run whose webhooks were only partly lost).
     github_sync_seconds: float = 0.0
-    deep_sync_every: int = 6
+    deep_sync_every: int = 12
 
 
 @dataclass(frozen=True)
