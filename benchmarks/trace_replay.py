@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--models", default="cold,warm,hot")
-    ap.add_argument("--idle", type=int, default=4, help="hot runners per pool (hot model)")
+    ap.add_argument("--idle", type=int, default=8, help="hot runners per pool (hot model)")
     ap.add_argument("--drop", type=float, default=0.0, help="share of webhooks lost")
     ap.add_argument("--dup", type=float, default=0.0, help="share of webhooks delivered twice")
     ap.add_argument("--seed", type=int, default=7)
