@@ -32,12 +32,37 @@ without Resource denies (moto: PERMITTED).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote, unquote
 
 _applied = False
 _BODILESS = ("GET", "HEAD", "DELETE")
 IAM_PREFIX = {"monitoring": "cloudwatch"}  # SigV4 signing name -> IAM action prefix
+
+
+# DynamoDB transactions are not IAM actions: AWS checks each item against the action of
+# its kind ("Using IAM with DynamoDB transactions"); moto asks for the operation's name.
+TRANSACTION_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+
+
+def transaction_actions(action: str, body: Any) -> list[str] | None:
+    """The IAM actions a DynamoDB transaction needs, or None for any other request."""
+    if action not in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+        return None
+    try:
+        doc = json.loads(body) if isinstance(body, str | bytes) else dict(body or {})
+    except ValueError:
+        return None
+    kinds = {k for item in doc.get("TransactItems", []) if isinstance(item, dict) for k in item}
+    found = sorted({TRANSACTION_ITEM_ACTIONS[k] for k in kinds if k in TRANSACTION_ITEM_ACTIONS})
+    return found or None
 
 
 def canonical_path(path: str) -> str:
@@ -84,6 +109,23 @@ def apply() -> None:
             self._action = f"{IAM_PREFIX[prefix]}:{name}"
 
     setattr(IAMRequestBase, "__init__", __init__)  # noqa: B010
+
+    original_check = IAMRequestBase.check_action_permitted
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        actions = transaction_actions(str(self._action), self._body or self._data)
+        if actions is None:
+            original_check(self, resource)
+            return
+        whole = self._action
+        try:
+            for action in actions:  # AWS authorizes each item of a transaction by its kind
+                self._action = action
+                original_check(self, resource)
+        finally:
+            self._action = whole
+
+    setattr(IAMRequestBase, "check_action_permitted", check_action_permitted)  # noqa: B010
 
     from moto.iam.access_control import IAMPolicyStatement
 

@@ -234,3 +234,31 @@ def test_admin_survives_a_moto_reset_and_in_thread_server_restores_moto() -> Non
     finally:
         stop()
     assert before == settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def test_transactions_are_authorized_item_by_item(admin: boto3.Session, endpoint: str) -> None:
+    """AWS has no dynamodb:TransactWriteItems action: each item needs its own kind's action
+    (moto alone asked for TransactWriteItems and refused a correctly granted role)."""
+    ddb_admin = admin.client("dynamodb", endpoint_url=endpoint)
+    ddb_admin.create_table(
+        TableName="iam-tx",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    iam = admin.client("iam", endpoint_url=endpoint)
+    arn = make_role(iam, "iam-tx", "dynamodb:PutItem")
+    ddb = _as(assume(arn, endpoint=endpoint)).client("dynamodb", endpoint_url=endpoint)
+    put = {"Put": {"TableName": "iam-tx", "Item": {"pk": {"S": "a"}}}}
+    update = {
+        "Update": {
+            "TableName": "iam-tx",
+            "Key": {"pk": {"S": "b"}},
+            "UpdateExpression": "SET n = :n",
+            "ExpressionAttributeValues": {":n": {"N": "1"}},
+        }
+    }
+    ddb.transact_write_items(TransactItems=[put])  # PutItem alone is enough for a Put
+    code, message, _ = error_of(lambda: ddb.transact_write_items(TransactItems=[put, update]))
+    assert code == "AccessDeniedException"
+    assert message.endswith("is not authorized to perform: dynamodb:UpdateItem")
