@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for size in (int(s) for s in args.sizes.split(",") if s.strip()):
         wall = time.perf_counter()
-        with world(POOLS, max_size=size) as w, per_item_costs(not args.moto_as_is):
+        with (
+            world(POOLS, max_size=size, github_sync_seconds=0) as w,
+            per_item_costs(not args.moto_as_is),
+        ):
             setup = time.perf_counter()
             hosts = populate(w, size, args.busy, args.seed)
             setup_seconds = time.perf_counter() - setup

@@ -156,6 +156,7 @@ def world(
     idle: Mapping[str, int] | None = None,
     ephemeral: bool = True,
     validate: bool = False,
+    github_sync_seconds: float = 300.0,
 ) -> Iterator[World]:
     """moto + emulator + control plane for `pools` ({pool: extra labels})."""
     clock = VirtualClock()
@@ -208,6 +209,7 @@ def world(
                 github_owner=OWNER,
                 github_api_url=emulator.url,
                 github_url=emulator.url,
+                github_sync_seconds=github_sync_seconds,
             )
             plane = compose(settings, clients, github=github, webhook_secret=SECRET, clock=clock)
             yield World(clock, emulator, github, plane, calls, raw, pools)
