@@ -92,6 +92,8 @@ class Supervisor:
         self.scheduler: Scheduler | None = None
         self.poller: SqsPoller | None = None
         self.pending: list[dict[str, Any]] = []
+        # instance states seen before the stack named the fleet (replayed to the hosts)
+        self._host_pending: list[tuple[str, str, dict[str, str]]] = []
         self._groups: dict[str, str] = {}  # instance id -> its Auto Scaling group
         self.hosts = HostFleet(
             workdir=home / "runtime" / "hosts", region=self.region, endpoint=self.endpoint,
@@ -166,6 +168,13 @@ class Supervisor:
                     self.hosts.facts = facts_from_env(fn.environment)
                     break
             pending, self.pending = self.pending, []
+            early: list[tuple[str, str, dict[str, str]]] = []
+            if self.hosts.facts is not None:
+                early, self._host_pending = self._host_pending, []
+        # instances that reached `running` before the stack named the fleet (Terraform made
+        # them before this first reload: static hosts) boot now
+        for instance_id, state, tags in early:
+            self.hosts.on_state(instance_id, state, tags)
         for event in pending:
             self.bus.put(event)
         log.info("stack loaded: functions %s, rules %s", sorted(wanted),
@@ -181,6 +190,9 @@ class Supervisor:
                 self.pending.append(event)
             else:
                 self.bus.put(event)
+            if self.hosts.facts is None:
+                self._host_pending.append((instance_id, state, dict(tags)))
+                return
         self.hosts.on_state(instance_id, state, tags)
 
     def _lifecycle(self, instance_id: str, transition: str) -> None:
