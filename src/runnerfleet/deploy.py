@@ -388,6 +388,9 @@ class Deployment:
         if not self.state_exists():
             self.report(f"no state bucket {self.target.bucket()}: nothing was deployed here")
             return None
+        if self.target.sandbox is not None:
+            # nothing may scale a group or boot a host while Terraform destroys the fleet
+            self.target.sandbox.stop_runtime()
         self.deregister_runners()
         if self.target.sandbox is not None:
             self.unprotect_for_sandbox_destroy()

@@ -66,6 +66,23 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _terminate(pid: int | None) -> bool:
+    """SIGTERM a service's process group (SIGKILL after 5 s); False when it was not running."""
+    if not pid or not _pid_alive(pid):
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        if not _pid_alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
 def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
@@ -287,21 +304,17 @@ class Sandbox:
             ("aws", self.state.aws),
         )
         for label, svc in services:
-            if svc.pid and _pid_alive(svc.pid):
-                try:
-                    os.killpg(svc.pid, signal.SIGTERM)
-                except (ProcessLookupError, PermissionError):
-                    os.kill(svc.pid, signal.SIGTERM)
-                for _ in range(50):
-                    if not _pid_alive(svc.pid):
-                        break
-                    time.sleep(0.1)
-                else:
-                    os.kill(svc.pid, signal.SIGKILL)
+            if _terminate(svc.pid):
                 stopped.append(label)
         self.state = SandboxState(region=self.region)
         self.state_file.unlink(missing_ok=True)
         return stopped
+
+    def stop_runtime(self) -> bool:
+        """Stop the runtime (functions, triggers, simulated hosts) and keep the emulators:
+        `down` does this before it destroys, so that no function scales a group or boots a
+        host while Terraform takes the fleet apart. The next `up` starts it again."""
+        return _terminate(self.state.runtime.pid)
 
     # ---- wiring --------------------------------------------------------------------------
     @property
