@@ -75,6 +75,7 @@ from runnerfleet.vocabulary import (
     GONE_STATES,
     LIVE_STATES,
     PRESENT_STATES,
+    RUNNER_ID_TAG,
     is_fleet_runner,
 )
 
@@ -457,37 +458,43 @@ class Reconciler:
 
     def _perform(self, action: ReconcileAction, facts: Facts) -> Outcome:
         try:
+            if isinstance(action, TerminateInstance | ReplaceInstance):
+                refused = self._deregister_first(action.instance_id, facts)
+                if refused:
+                    return Outcome(action, True, refused)
             if isinstance(
                 action, ReplaceInstance | DeleteRunner | DeleteParameter | RefreshJob | RecordJob
             ):
                 return Outcome(action, True, self._heal(action, facts))
-            if isinstance(action, TerminateInstance):
-                refused = self._deregister_first(action, facts)
-                if refused:
-                    return Outcome(action, True, refused)
             (outcome,) = self.fleet.execute([action], dict(facts.groups), facts.now)
             return outcome
         except Exception as exc:  # one failure must not stop the others; reported per action
             log.error("reconcile: %s failed: %s", type(action).__name__, exc)
             return Outcome(action, False, f"{type(exc).__name__}: {exc}")
 
-    def _deregister_first(self, action: TerminateInstance, facts: Facts) -> str | None:
-        """Scale-in drains through GitHub: the host's runner is deleted before the host goes.
-        GitHub refuses (422) when the runner took a job since the decision; then the host
-        stays and the reason is returned."""
+    def _deregister_first(self, instance_id: str, facts: Facts) -> str | None:
+        """A host leaves through GitHub (scale-in or replacement): its runner is deleted before
+        the host goes, so no runner outlives its host. GitHub refuses (422) when the runner
+        took a job since the decision; then the host stays and the reason is returned."""
         from runnerfleet.github.errors import NotFoundError, ValidationError
 
-        host = next((h.instance for h in facts.hosts if h.instance.id == action.instance_id), None)
-        name = host.runner_name if host else None
+        info = next((h for h in facts.hosts if h.instance.id == instance_id), None)
+        if info is None:
+            return None
+        name = info.instance.runner_name
         runner = next((r for r in facts.runners if r.name == name), None)
-        if runner is None:
+        # The runner list is refreshed every few minutes; a runner registered since then is
+        # found by the id the registrar tagged on its instance, so no host leaves a runner behind.
+        tagged = info.tags.get(RUNNER_ID_TAG, "")
+        runner_id = runner.id if runner else int(tagged) if tagged.isdigit() else None
+        if runner_id is None:
             return None
         try:
-            self.github.delete_runner(self.owner, self.repository, runner.id)
+            self.github.delete_runner(self.owner, self.repository, runner_id)
         except NotFoundError:
             return None
         except ValidationError:
-            return f"kept {action.instance_id}: its runner {runner.name} took a job"
+            return f"kept {instance_id}: its runner {name} took a job"
         return None
 
     def _heal(

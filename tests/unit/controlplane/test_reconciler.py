@@ -38,6 +38,7 @@ from runnerfleet.controlplane.scaler import (
 from runnerfleet.controlplane.ssm_store import RegistrationStore
 from runnerfleet.github.errors import NotFoundError, ValidationError
 from runnerfleet.github.models import Runner, WorkflowJob
+from runnerfleet.vocabulary import RUNNER_ID_TAG
 
 NOW = 1_800_000_000.0
 S = ReconcilerSettings(
@@ -190,12 +191,13 @@ class FakeGitHub:
     jobs: dict[int, WorkflowJob]
     deleted: list[int] = field(default_factory=list)
     busy_on_delete: set[int] = field(default_factory=set)
+    unlisted: list[Runner] = field(default_factory=list)  # registered after the list was read
 
     def list_runners(self, owner: str, repo: str | None = None) -> list[Runner]:
         return list(self.runners)
 
     def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> None:
-        if runner_id not in {r.id for r in self.runners}:
+        if runner_id not in {r.id for r in self.runners + self.unlisted}:
             raise NotFoundError("runner not found")
         if runner_id in self.busy_on_delete:
             raise ValidationError("Bad request - Runner is currently running a job")
@@ -360,6 +362,7 @@ def test_never_deletes_busy_runners_or_touches_booting_hosts(f: Facts) -> None:
 class StubFleet:
     hosts_: list[HostInfo]
     performed: list[Any] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
 
     def groups(self) -> dict[str, GroupInfo]:
         return {"default": GroupInfo("rf-default", "default", 0, 4, len(self.hosts_))}
@@ -370,6 +373,10 @@ class StubFleet:
     def execute(self, actions: list[Any], groups: Any, now: float) -> list[Outcome]:
         self.performed += actions
         return [Outcome(a, True, "done") for a in actions]
+
+    def replace(self, instance_id: str, decrement: bool) -> str | None:
+        self.replaced.append(instance_id)
+        return None
 
 
 @dataclass
@@ -410,6 +417,31 @@ def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -
     assert [a.instance_id for a in fleet.performed] == ["i-1"]
     kept = [o for o in outcomes if "took a job" in o.detail]
     assert len(kept) == 1 and "rf-runner-i-2" in kept[0].detail
+
+
+def test_a_host_that_leaves_takes_its_runner_even_when_the_runner_list_missed_it() -> None:
+    """The runner list can be minutes old; the runner id the registrar tagged on the instance
+    still finds the runner, so neither a replacement nor a scale-in leaves one behind."""
+    late = Runner(41, "rf-runner-i-1", "linux", "offline", False)
+    fleet = StubFleet([replace(host("i-1", 900), tags={RUNNER_ID_TAG: "41"})])
+    gh = FakeGitHub(runners=[], jobs={}, unlisted=[late])  # registered after the list was read
+    rec = Reconciler(
+        S,
+        [POOL],
+        fleet,
+        gh,
+        "acme",
+        None,
+        NoParameters(),
+        MemoryJobTable(),  # type: ignore[arg-type]
+        ScalerSettings(scale_in_cooldown=0),
+        clock=lambda: NOW,
+    )
+    plan, outcomes = rec.run()
+    assert [type(a).__name__ for a in plan.actions] == ["ReplaceInstance"]
+    assert all(o.ok for o in outcomes), outcomes
+    assert gh.deleted == [41]
+    assert fleet.replaced == ["i-1"]
 
 
 # ---- issue 14.2: lost events are healed from GitHub's side --------------------------------
