@@ -1,6 +1,7 @@
 """The control plane's GitHub side in the sandbox: the GitHub emulator's credentials and the
 sandbox's webhook secret are put into the AWS emulator's SSM (`/<name>/github/*`, as
-`runnerfleet github configure` does on AWS), where the deployed functions read them; and a
+`runnerfleet github configure` does on AWS), where the deployed functions read them; the App is
+installed on the fleet's owner and a configured organization runner group exists there; and a
 Registrar for the CLI's own sandbox calls (`down` deregisters runners, `status` lists them).
 """
 
@@ -63,8 +64,15 @@ def publish_github_credentials(cfg: Any, target: Any) -> str:
     # permissions docs/operations.md tells users to grant for the configured owner kind.
     grant = required_permissions(owner_kind(cfg.github.repository))
     installation: int | None = None
-    with EmulatorControl(base_url) as control, contextlib.suppress(RuntimeError):
-        installation = control.add_installation(cfg.github.owner, permissions=grant)
+    with EmulatorControl(base_url) as control:
+        with contextlib.suppress(RuntimeError):
+            installation = control.add_installation(cfg.github.owner, permissions=grant)
+        group = str(getattr(cfg.github, "runner_group", "Default"))
+        if cfg.github.repository is None and group != "Default":
+            # On GitHub an org admin creates the runner group once (docs/operations.md); the
+            # sandbox's organization has it as soon as the fleet names it (409: it exists).
+            with contextlib.suppress(RuntimeError):
+                control.add_runner_group(cfg.github.owner, group)
     if "app-id" in values and installation is not None:
         ssm.put_parameter(
             Name=f"/{cfg.name}/github/installation-id", Value=str(installation),
