@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import socket
@@ -35,6 +36,15 @@ class OperationLocked(Exception):
             f"pid {holder.get('pid', '?')} (`runnerfleet {holder.get('command', '?')}`, "
             f"started {holder.get('started', '?')} on {holder.get('host', '?')})"
         )
+        pid = holder.get("pid")
+        if (
+            isinstance(pid, int)
+            and holder.get("host") == socket.gethostname()
+            and not pid_alive(pid)
+        ):
+            # The kernel keeps a flock while any process shares the open file (a child that
+            # inherited it): the named holder is gone, something it started is not.
+            who += ", which has exited; a process it started still holds the lock"
         super().__init__(
             f"another runnerfleet operation is running in this project folder: {who}. "
             f"Wait for it to finish, or stop it (kill {holder.get('pid', '<pid>')}); the lock "
@@ -84,12 +94,8 @@ def operation_lock(
     """
     home.mkdir(parents=True, exist_ok=True)
     path = home / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _acquire(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OperationLocked(path, read_holder(path)) from None
         previous = read_holder(path)
         if previous and report is not None:
             report(
@@ -114,7 +120,50 @@ def operation_lock(
         os.close(fd)  # drops the flock
 
 
+HOLDER_WAIT_S = 2.0  # how long a contender waits for the holder to write its name
+
+
+def _acquire(path: Path) -> int:
+    """An open fd of `path` holding its exclusive flock; OperationLocked if a live process
+    holds it.
+
+    Two windows are closed here. The holder writes its name just after it took the flock
+    and empties the file just before it drops it, so a contender may find the flock held
+    and the file empty: it looks again (briefly) until it can name the holder or take the
+    lock. And a lock file removed or replaced while held (by hand, or a stale cleanup) is
+    a different inode: the flock on the old one guards nothing, so the lock is taken again
+    on the file now at the path.
+    """
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = read_holder(path)
+            if holder.get("pid") is not None or time.monotonic() > deadline:
+                raise OperationLocked(path, holder) from None
+            time.sleep(0.02)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # locked an inode no longer at the path: lock the one that is
+
+
+_RUN_COUNTER = itertools.count()
+
+
 def new_run_id() -> str:
-    """A unique, sortable id for one run's files (plan, var file, terraform logs)."""
+    """A unique, sortable id for one run's files (plan, var file, terraform logs): the UTC
+    second, the pid and a per-process sequence number (unique within a process; two
+    processes alive at once never share a pid)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}-{os.getpid()}-{time.monotonic_ns() % 1_000_000:06d}"
+    return f"{stamp}-{os.getpid()}-{next(_RUN_COUNTER):06d}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,10 +14,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from runnerfleet import oplock
 from runnerfleet.oplock import LOCK_NAME, OperationLocked, new_run_id, operation_lock
 
 HOLD = """
 import sys, pathlib
+from runnerfleet import oplock
 from runnerfleet.oplock import operation_lock
 with operation_lock(pathlib.Path(sys.argv[1]), "up"):
     print("held", flush=True)
@@ -82,8 +86,111 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     assert any(str(proc.pid) in line for line in seen)
 
 
-def test_run_ids_are_unique() -> None:
-    assert len({new_run_id() for _ in range(200)}) == 200
+def test_run_ids_are_unique_and_sorted_in_one_process() -> None:
+    # (They used to end in monotonic_ns() % 10**6: 200 ids in one second collided now and then.)
+    ids = [new_run_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+
+
+def _hold_raw(path: Path) -> int:
+    """An fd of `path` holding its flock with nothing written yet: a holder between taking
+    the lock and writing its name (or between emptying the file and closing it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def test_a_holder_that_has_not_written_its_name_yet_is_still_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / ".runnerfleet"
+    fd = _hold_raw(home / LOCK_NAME)
+    holder = {"pid": 4242, "command": "up", "started": "now", "host": "elsewhere"}
+
+    def holder_writes(_: float) -> None:  # the contender's wait: the holder writes meanwhile
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+
+    monkeypatch.setattr(oplock.time, "sleep", holder_writes)
+    try:
+        with pytest.raises(OperationLocked) as exc, operation_lock(home, "down"):
+            pass
+    finally:
+        os.close(fd)
+    assert exc.value.holder == holder
+    assert "pid 4242" in str(exc.value)
+
+
+def test_a_holder_that_releases_while_a_contender_looks_is_not_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / ".runnerfleet"
+    fd = _hold_raw(home / LOCK_NAME)  # emptied the file, about to close it
+    monkeypatch.setattr(oplock.time, "sleep", lambda _: os.close(fd))
+    seen: list[str] = []
+    with operation_lock(home, "up", seen.append) as me:
+        assert json.loads((home / LOCK_NAME).read_text())["pid"] == me.pid
+    assert seen == []
+
+
+def test_a_holder_that_never_writes_is_reported_within_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / ".runnerfleet"
+    fd = _hold_raw(home / LOCK_NAME)
+    clock = [0.0]
+    monkeypatch.setattr(oplock.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(oplock.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    try:
+        with pytest.raises(OperationLocked) as exc, operation_lock(home, "down"):
+            pass
+    finally:
+        os.close(fd)
+    assert exc.value.holder == {}
+    assert oplock.HOLDER_WAIT_S <= clock[0] <= oplock.HOLDER_WAIT_S + 0.1
+
+
+def test_a_lock_file_removed_before_it_is_locked_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open(), then the file is removed (by hand, a cleanup), then flock(): the flock guards
+    an inode no other process can find; the lock is taken again on the file at the path."""
+    home = tmp_path / ".runnerfleet"
+    home.mkdir()
+    real_flock = fcntl.flock
+    removed: list[bool] = []
+
+    def flock(fd: int, op: int) -> None:
+        if not removed:
+            removed.append(True)
+            (home / LOCK_NAME).unlink()
+        real_flock(fd, op)
+
+    monkeypatch.setattr(oplock.fcntl, "flock", flock)
+    with operation_lock(home, "up") as me:
+        monkeypatch.setattr(oplock.fcntl, "flock", real_flock)
+        assert removed
+        assert oplock.read_holder(home / LOCK_NAME).get("pid") == me.pid
+        with pytest.raises(OperationLocked), operation_lock(home, "down"):
+            pass
+
+
+def test_a_holder_that_exited_while_its_child_keeps_the_lock_is_said_to_have_exited(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / ".runnerfleet"
+    fd = _hold_raw(home / LOCK_NAME)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone = {"pid": int(dead.stdout), "command": "up", "started": "x", "host": socket.gethostname()}
+    os.pwrite(fd, json.dumps(gone).encode(), 0)
+    try:
+        with pytest.raises(OperationLocked) as exc, operation_lock(home, "down"):
+            pass
+    finally:
+        os.close(fd)
+    assert "has exited; a process it started still holds the lock" in str(exc.value)
 
 
 def test_second_up_fails_fast_naming_the_holder(
