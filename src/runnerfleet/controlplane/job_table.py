@@ -44,6 +44,7 @@ pass dynamodb:Scan, PutItem, UpdateItem.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -248,12 +249,24 @@ class MemoryJobTable:
     _pools: dict[str, PoolView] = field(default_factory=dict)
     _deliveries: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # (expires at, key) of every job and delivery written, earliest first; an entry whose
+    # key has since been rewritten with another expiry (or released) is skipped when it
+    # comes due, so expiring costs O(log n) per item, not a sweep of the table per call.
+    _job_expiry: list[tuple[float, int]] = field(default_factory=list, repr=False)
+    _delivery_expiry: list[tuple[float, str]] = field(default_factory=list, repr=False)
 
     def _expire(self, now: float) -> None:
-        for job_id in [j for j, (_, _, exp) in self._jobs.items() if exp <= now]:
-            del self._jobs[job_id]
-        for d in [d for d, exp in self._deliveries.items() if exp <= now]:
-            del self._deliveries[d]
+        jobs, due = self._jobs, self._job_expiry
+        while due and due[0][0] <= now:
+            exp, job_id = heapq.heappop(due)
+            stored = jobs.get(job_id)
+            if stored is not None and stored[2] == exp:
+                del jobs[job_id]
+        deliveries, gone = self._deliveries, self._delivery_expiry
+        while gone and gone[0][0] <= now:
+            exp, delivery = heapq.heappop(gone)
+            if deliveries.get(delivery) == exp:
+                del deliveries[delivery]
 
     def transition(
         self, update: JobUpdate, pool: str, delivery: str | None, now: float
@@ -264,10 +277,13 @@ class MemoryJobTable:
                 return Transition("duplicate")
             old = self._jobs.get(update.job_id)
             if delivery is not None:
-                self._deliveries[delivery] = now + DELIVERY_TTL_SECONDS
+                self._deliveries[delivery] = expires = now + DELIVERY_TTL_SECONDS
+                heapq.heappush(self._delivery_expiry, (expires, delivery))
             if old is not None and old[0].rank >= update.rank:
                 return Transition("unchanged", old[0].status)
-            self._jobs[update.job_id] = (update, pool, update.expires_at(now))
+            job_expires = update.expires_at(now)
+            self._jobs[update.job_id] = (update, pool, job_expires)
+            heapq.heappush(self._job_expiry, (job_expires, update.job_id))
             if pool:
                 view = self._pools.get(pool, PoolView(pool))
                 delta = {"queued": 0, "in_progress": 0}
