@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -152,7 +153,9 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("data", "field", "hint"), INVALID, ids=[i[1] for i in INVALID])
-def test_invalid_configs_name_the_field_and_the_fix(data: dict, field: str, hint: str) -> None:
+def test_invalid_configs_name_the_field_and_the_fix(
+    data: dict[str, Any], field: str, hint: str
+) -> None:
     with pytest.raises(ConfigError) as exc:
         validate(data)
     fields = [f for f, _ in exc.value.problems]
@@ -265,7 +268,7 @@ def test_instance_type_list_is_botocores() -> None:
         ),
     ],
 )
-def test_surprising_values_are_refused(data: dict, field: str, hint: str) -> None:
+def test_surprising_values_are_refused(data: dict[str, Any], field: str, hint: str) -> None:
     with pytest.raises(ConfigError) as exc:
         validate(data)
     assert field in [f for f, _ in exc.value.problems], exc.value

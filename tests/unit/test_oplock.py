@@ -112,7 +112,7 @@ def test_a_holder_that_has_not_written_its_name_yet_is_still_named(
     def holder_writes(_: float) -> None:  # the contender's wait: the holder writes meanwhile
         os.pwrite(fd, json.dumps(holder).encode(), 0)
 
-    monkeypatch.setattr(oplock.time, "sleep", holder_writes)
+    monkeypatch.setattr("runnerfleet.oplock.time.sleep", holder_writes)
     try:
         with pytest.raises(OperationLocked) as exc, operation_lock(home, "down"):
             pass
@@ -127,7 +127,7 @@ def test_a_holder_that_releases_while_a_contender_looks_is_not_reported(
 ) -> None:
     home = tmp_path / ".runnerfleet"
     fd = _hold_raw(home / LOCK_NAME)  # emptied the file, about to close it
-    monkeypatch.setattr(oplock.time, "sleep", lambda _: os.close(fd))
+    monkeypatch.setattr("runnerfleet.oplock.time.sleep", lambda _: os.close(fd))
     seen: list[str] = []
     with operation_lock(home, "up", seen.append) as me:
         assert json.loads((home / LOCK_NAME).read_text())["pid"] == me.pid
@@ -140,8 +140,10 @@ def test_a_holder_that_never_writes_is_reported_within_the_bound(
     home = tmp_path / ".runnerfleet"
     fd = _hold_raw(home / LOCK_NAME)
     clock = [0.0]
-    monkeypatch.setattr(oplock.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(oplock.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    monkeypatch.setattr("runnerfleet.oplock.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr(
+        "runnerfleet.oplock.time.sleep", lambda s: clock.__setitem__(0, clock[0] + s)
+    )
     try:
         with pytest.raises(OperationLocked) as exc, operation_lock(home, "down"):
             pass
@@ -167,9 +169,9 @@ def test_a_lock_file_removed_before_it_is_locked_is_not_trusted(
             (home / LOCK_NAME).unlink()
         real_flock(fd, op)
 
-    monkeypatch.setattr(oplock.fcntl, "flock", flock)
+    monkeypatch.setattr("runnerfleet.oplock.fcntl.flock", flock)
     with operation_lock(home, "up") as me:
-        monkeypatch.setattr(oplock.fcntl, "flock", real_flock)
+        monkeypatch.setattr("runnerfleet.oplock.fcntl.flock", real_flock)
         assert removed
         assert oplock.read_holder(home / LOCK_NAME).get("pid") == me.pid
         with pytest.raises(OperationLocked), operation_lock(home, "down"):

@@ -397,17 +397,17 @@ def test_every_operations_command_runs_in_the_sandbox(project: Path) -> None:
                     f"docs/operations.md line {cmd.line}: `{' '.join(argv)}` did not finish "
                     f"in {COMMAND_TIMEOUT_S}s\n--- stderr (tail)\n{tail}\n--- so far\n{log()}"
                 )
-        proc.stdout = out_path.read_text(errors="replace")
-        proc.stderr = err_path.read_text(errors="replace")
-        ran.append(Ran(cmd, argv, proc.returncode, time.monotonic() - t0, proc.stdout, proc.stderr))
+        stdout = out_path.read_text(errors="replace")
+        stderr = err_path.read_text(errors="replace")
+        ran.append(Ran(cmd, argv, proc.returncode, time.monotonic() - t0, stdout, stderr))
         ok = {0, 3} if cmd.subcommand == "plan" else {0}
         assert proc.returncode in ok, (
             f"docs/operations.md line {cmd.line}: `{' '.join(argv)}` exited "
-            f"{proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n"
-            f"{proc.stderr[-3000:]}\n--- so far\n{log()}"
+            f"{proc.returncode}\n--- stdout\n{stdout[-3000:]}\n--- stderr\n"
+            f"{stderr[-3000:]}\n--- so far\n{log()}"
         )
         if "--json" in argv:
-            last_json = json.loads(proc.stdout)
+            last_json = json.loads(stdout)
         if cmd.subcommand == "state unlock":
             assert _lock_gone(project), "`state unlock` left the planted lock behind"
 

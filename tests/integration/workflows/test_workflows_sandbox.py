@@ -357,7 +357,7 @@ def test_2_oidc_example_applies_for_this_fleet_and_the_plan_role_plans_it(repo: 
 
     # The plan role, assumed as deploy.yml's plan job assumes it (a web identity token).
     creds = _assume_with_web_identity(box.endpoint, plan_role, "runnerfleet-plan-pr-7")
-    role_kw = {
+    role_kw: dict[str, Any] = {
         "endpoint_url": box.endpoint,
         "region_name": "us-east-1",
         "aws_access_key_id": creds["AccessKeyId"],

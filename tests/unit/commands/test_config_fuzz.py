@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import pytest
@@ -58,11 +58,14 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 # ---- invalid values per field ------------------------------------------------------------
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)  # lone surrogates: not encodable as UTF-8
 text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(blacklist_categories=SURROGATES, blacklist_characters="\x00"),
     max_size=40,
 )
-not_a_string = st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=False), st.just([]))
+not_a_string: st.SearchStrategy[object] = st.one_of(
+    st.integers(), st.booleans(), st.floats(allow_nan=False), st.just([])
+)
 not_an_int = st.one_of(st.booleans(), st.floats(allow_nan=False), text, st.just([1]))
 shell = st.sampled_from(list(";|&$`<>(){}\\\"' \n\t*?!#"))
 NAME_RE = config.NAME_RE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,7 @@ from runnerfleet.controlplane.scaler import (
     Job,
     Pool,
     RunnerState,
+    ScalerAction,
     ScalerSettings,
     SetDesiredCapacity,
     TerminateInstance,
@@ -322,7 +324,7 @@ def worlds(draw: st.DrawFn) -> Facts:
         )
         for k in range(draw(st.integers(0, 6)))
     ]
-    params = {
+    params: dict[str, float | None] = {
         f"i-{i}": NOW - draw(st.integers(0, 5000)) for i in range(n + 2) if draw(st.booleans())
     }
     return facts(hosts, runners, params, jobs, desired=draw(st.integers(0, 4)))
@@ -332,7 +334,7 @@ def worlds(draw: st.DrawFn) -> Facts:
 @given(worlds())
 def test_never_deletes_busy_runners_or_touches_booting_hosts(f: Facts) -> None:
     plan = with_scaler(decide(f, S), f, ScalerSettings(scale_in_cooldown=0))
-    busy = {r.name for r in f.runners if r.busy}
+    busy: set[str | None] = {r.name for r in f.runners if r.busy}
     busy |= {j.runner_name for j in f.jobs if j.status == "in_progress"}
     booting = {
         h.instance.runner_name
@@ -363,18 +365,21 @@ class StubFleet:
     hosts_: list[HostInfo]
     performed: list[Any] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
+    name: str = "rf"
 
     def groups(self) -> dict[str, GroupInfo]:
         return {"default": GroupInfo("rf-default", "default", 0, 4, len(self.hosts_))}
 
-    def hosts(self, groups: Any = None) -> list[HostInfo]:
+    def hosts(self, groups: dict[str, GroupInfo] | None = None) -> list[HostInfo]:
         return self.hosts_
 
-    def execute(self, actions: list[Any], groups: Any, now: float) -> list[Outcome]:
+    def execute(
+        self, actions: Sequence[ScalerAction], groups: dict[str, GroupInfo], now: float
+    ) -> list[Outcome]:
         self.performed += actions
         return [Outcome(a, True, "done") for a in actions]
 
-    def replace(self, instance_id: str, decrement: bool) -> str | None:
+    def replace(self, instance_id: str, *, decrement: bool) -> str | None:
         self.replaced.append(instance_id)
         return None
 
@@ -383,6 +388,9 @@ class StubFleet:
 class NoParameters:
     def list(self) -> list[Any]:
         return []
+
+    def delete(self, instance_id: str) -> bool:
+        return False  # RegistrationStore.delete: False if it was not there
 
 
 def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -> None:
@@ -403,7 +411,7 @@ def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -
         "acme",
         None,
         NoParameters(),
-        MemoryJobTable(),  # type: ignore[arg-type]
+        MemoryJobTable(),
         ScalerSettings(scale_in_cooldown=0),
         clock=lambda: NOW,
     )
@@ -433,7 +441,7 @@ def test_a_host_that_leaves_takes_its_runner_even_when_the_runner_list_missed_it
         "acme",
         None,
         NoParameters(),
-        MemoryJobTable(),  # type: ignore[arg-type]
+        MemoryJobTable(),
         ScalerSettings(scale_in_cooldown=0),
         clock=lambda: NOW,
     )
@@ -557,7 +565,7 @@ def _syncing(gh: CountingGitHub, clock: list[float], every: float, deep: int = 3
         "acme",
         None,
         NoParameters(),
-        table,  # type: ignore[arg-type]
+        table,
         clock=lambda: clock[0],
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from runnerfleet.commands import controlplane_serve
-from runnerfleet.controlplane.fleet import GroupInfo, Outcome
+from runnerfleet.controlplane.fleet import GroupInfo, HostInfo, Outcome
 from runnerfleet.controlplane.job_table import MemoryJobTable, jobs_of
 from runnerfleet.controlplane.scaler import Pool, ScalerAction, SetDesiredCapacity
 from runnerfleet.controlplane.server import ControlPlaneServer
@@ -27,17 +27,25 @@ SECRET = "emulator-webhook-secret-7f"
 
 @dataclass
 class RecordingFleet:
+    """A FleetPort that records the actions it was asked to perform."""
+
+    name: str = "rf"
     performed: list[ScalerAction] = field(default_factory=list)
 
     def groups(self) -> dict[str, GroupInfo]:
         return {"default": GroupInfo("rf-default", "default", 0, 5, 0)}
 
-    def hosts(self, groups: Any = None) -> list[Any]:
+    def hosts(self, groups: dict[str, GroupInfo] | None = None) -> list[HostInfo]:
         return []
 
-    def execute(self, actions: list[ScalerAction], groups: Any, now: float) -> list[Outcome]:
+    def execute(
+        self, actions: Sequence[ScalerAction], groups: dict[str, GroupInfo], now: float
+    ) -> list[Outcome]:
         self.performed += actions
         return [Outcome(a, True, "recorded") for a in actions]
+
+    def replace(self, instance_id: str, *, decrement: bool) -> str | None:
+        return None
 
 
 @pytest.fixture
@@ -209,7 +217,8 @@ def test_local_wiring_end_to_end_on_moto() -> None:
 
         def client(self, service: str) -> Any:
             if service not in self.clients:
-                self.clients[service] = boto3.client(service, region_name="us-east-1")
+                # boto3-stubs types client() per literal service name; this one is a variable
+                self.clients[service] = boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]
             return self.clients[service]
 
     with mock_aws():
@@ -293,7 +302,10 @@ def test_serve_process_receives_emulator_webhooks(tmp_path: Any) -> None:
         creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
         def client(service: str) -> Any:
-            return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **creds)
+            # boto3-stubs types client() per literal service name; this one is a variable
+            return boto3.client(  # type: ignore[call-overload]
+                service, region_name="us-east-1", endpoint_url=endpoint, **creds
+            )
 
         ec2, asg = client("ec2"), client("autoscaling")
         lt = ec2.create_launch_template(

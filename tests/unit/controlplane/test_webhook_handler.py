@@ -594,9 +594,12 @@ def _plane_with(gh: Any, clients: Callable[[str], Any] | None = None) -> Any:
     from runnerfleet.controlplane.settings import ControlPlaneSettings
 
     settings = ControlPlaneSettings.from_env(dict(os.environ))
-    return compose(
-        settings, clients or (lambda s: boto3.client(s, region_name="us-east-1")), github=gh
-    )
+
+    def moto_clients(service: str) -> Any:
+        # boto3-stubs types client() per literal service name; this one is a variable
+        return boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]
+
+    return compose(settings, clients or moto_clients, github=gh)
 
 
 def test_reconcile_lambda_heals_a_stale_queue(

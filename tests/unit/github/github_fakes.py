@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runnerfleet.github.permissions import required_permissions
+
+if TYPE_CHECKING:
+    from runnerfleet.github.client import AppAuth, GitHubClient, TokenAuth
 
 # Permissions of an organization whose App is set up for both org and repository runners.
 BOTH_KINDS = {**required_permissions("org"), **required_permissions("repo")}
 
-# A factory fixture: make_client(auth=None, **GitHubClient kwargs) -> GitHubClient
-MakeClient = Callable[..., Any]
+
+class MakeClient(Protocol):
+    """The make_client fixture: make_client(auth=None, **GitHubClient kwargs) -> GitHubClient."""
+
+    def __call__(
+        self, auth: AppAuth | TokenAuth | None = None, /, **kwargs: Any
+    ) -> GitHubClient: ...
+
 
 T0 = 1_800_000_000.0  # 2027-01-15; any fixed instant works
 

@@ -22,7 +22,7 @@ from runnerfleet.github.emulator import GitHubEmulator
 from runnerfleet.github.errors import AuthError
 from runnerfleet.github.permissions import NOT_ACCESSIBLE, OwnerKind
 
-Workload = Callable[[GitHubClient], None]
+Workload = Callable[[GitHubClient], object]
 
 
 def _code_paths(owner: str, repo: str | None, emulator: GitHubEmulator) -> list[Workload]:

@@ -135,7 +135,7 @@ def test_vendor_script_keeps_referenced_components_only() -> None:
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    doc = {
+    doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"version": "1"},
         "paths": {p: {"get": {"x": {"$ref": "#/components/schemas/a"}}} for p in mod.API_PATHS},

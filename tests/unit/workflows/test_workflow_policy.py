@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import wfcheck
@@ -51,7 +52,7 @@ WORKFLOW_FILES = wfcheck.workflow_files()
 NAMES = [p.name for p in WORKFLOW_FILES]
 
 
-def _wf(name: str) -> dict:
+def _wf(name: str) -> dict[str, Any]:
     return wfcheck.load(wfcheck.WORKFLOWS / name)
 
 
