@@ -23,10 +23,10 @@ DEFAULT_CONFIG_FILE = "runnerfleet.toml"
 ENV_PREFIX = "RUNNERFLEET_"
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
+INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-RUNNER_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+RUNNER_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
 # OCI image reference (github.com/distribution/reference): [domain[:port]/]path[:tag][@digest].
 _IMG_DOMAIN = (
     r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -35,7 +35,7 @@ _IMG_DOMAIN = (
 _IMG_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_RE = re.compile(
     rf"(?:{_IMG_DOMAIN}/)?{_IMG_COMPONENT}(?:/{_IMG_COMPONENT})*"
-    r"(?::[\w][\w.-]{0,127})?"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"  # tag: ASCII word characters (Go's \w)
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
 )
 # Characters AWS allows in tag keys and values.

@@ -96,6 +96,8 @@ def _value(name: str, value: object) -> str:
         raise TemplateError(f"template variable {name!r} must be a string, number or bool")
     if "\n" in text or "\r" in text:
         raise TemplateError(f"template variable {name!r} must be a single line")
+    if "'" in text or "\0" in text:  # host.env single-quotes every value
+        raise TemplateError(f"template variable {name!r} must not hold a quote or NUL")
     return text
 
 

@@ -59,9 +59,13 @@ def _user_data(fleet: str, art: hostartifact.Artifact, *, ephemeral: bool) -> di
 
 
 def _host_env(text: str) -> dict[str, str]:
-    """host.env as systemd's EnvironmentFile reads it."""
+    """host.env as systemd's EnvironmentFile reads it (every value single-quoted)."""
     pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
+    return {
+        k.strip(): v.strip().removeprefix("'").removesuffix("'")
+        for k, v in pairs
+        if not k.lstrip().startswith("#")
+    }
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ def test_static_to_stdout(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = yaml.safe_load(result.stdout)
     env = next(f for f in doc["write_files"] if f["path"] == "/etc/runnerfleet/host.env")
-    assert "RUNNERFLEET_RUNNER_LABELS=self-hosted,linux,x64,gpu" in env["content"]
-    assert "RUNNERFLEET_POOL=static" in env["content"]
-    assert "RUNNERFLEET_REGISTRATION_PARAMETER_PREFIX=/demo/runners" in env["content"]
+    assert "RUNNERFLEET_RUNNER_LABELS='self-hosted,linux,x64,gpu'" in env["content"]
+    assert "RUNNERFLEET_POOL='static'" in env["content"]
+    assert "RUNNERFLEET_REGISTRATION_PARAMETER_PREFIX='/demo/runners'" in env["content"]
 
 
 def test_autoscaled_pool_to_file(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_autoscaled_pool_to_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["render", "user-data", "-c", str(cfg), "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    assert "RUNNERFLEET_POOL=big" in text and "RUNNERFLEET_EPHEMERAL=true" in text
+    assert "RUNNERFLEET_POOL='big'" in text and "RUNNERFLEET_EPHEMERAL='true'" in text
     assert "x64,large" in text
 
 

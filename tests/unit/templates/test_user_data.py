@@ -159,9 +159,9 @@ def test_user_data_installs_the_seed_software(rendered: tuple[str, dict[str, Any
     ):
         assert needle in text, needle
     env = next(f for f in doc["write_files"] if f["path"] == "/etc/runnerfleet/host.env")
-    assert f"RUNNERFLEET_RUNNER_SHA256={CHECKSUMS[DEFAULT_RUNNER_VERSION]}" in env["content"]
-    assert "RUNNERFLEET_REGISTRATION_PARAMETER_PREFIX=/rf/runners" in env["content"]
-    assert "RUNNERFLEET_RUNNER_LABELS=self-hosted,linux,x64" in env["content"]
+    assert f"RUNNERFLEET_RUNNER_SHA256='{CHECKSUMS[DEFAULT_RUNNER_VERSION]}'" in env["content"]
+    assert "RUNNERFLEET_REGISTRATION_PARAMETER_PREFIX='/rf/runners'" in env["content"]
+    assert "RUNNERFLEET_RUNNER_LABELS='self-hosted,linux,x64" in env["content"]
 
 
 def test_user_data_holds_no_secret(rendered: tuple[str, dict[str, Any]]) -> None:
@@ -302,7 +302,7 @@ def test_runner_install_with_matching_checksum_installs(tmp_path: Path) -> None:
 def test_hosts_install_the_agent_of_this_release(rendered: tuple[str, dict[str, Any]]) -> None:
     import runnerfleet
 
-    assert f"RUNNERFLEET_AGENT_VERSION={runnerfleet.__version__}\n" in rendered[0]
+    assert f"RUNNERFLEET_AGENT_VERSION='{runnerfleet.__version__}'\n" in rendered[0]
 
 
 # ---- the agent: from the artifact, started without waiting on cloud-final -----------------
@@ -328,9 +328,9 @@ def test_host_env_names_the_artifact_and_its_digest() -> None:
     settings = _settings("static-persistent", agent_key="agent/a-1.tar.gz", agent_sha256="ab" * 32)
     doc = yaml.safe_load(render_user_data(settings))
     env = _write_files(doc)["/etc/runnerfleet/host.env"]
-    assert "RUNNERFLEET_AGENT_BUCKET=rf-artifacts-ACCOUNT_ID\n" in env
-    assert "RUNNERFLEET_AGENT_KEY=agent/a-1.tar.gz\n" in env
-    assert f"RUNNERFLEET_AGENT_SHA256={'ab' * 32}\n" in env
+    assert "RUNNERFLEET_AGENT_BUCKET='rf-artifacts-ACCOUNT_ID'\n" in env
+    assert "RUNNERFLEET_AGENT_KEY='agent/a-1.tar.gz'\n" in env
+    assert f"RUNNERFLEET_AGENT_SHA256='{'ab' * 32}'\n" in env
 
 
 def _unit_section(unit: str, section: str) -> dict[str, list[str]]:
