@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,11 @@ def fake_terraform(folder: Path, body: str) -> Binary:
     return Binary(str(script), "terraform", (1, 11, 0))
 
 
-def wait_for(predicate: object, timeout: float = 60.0) -> bool:
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> bool:
     """Poll a condition with a generous bound (the event is a file or a process state)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.05)
     return False

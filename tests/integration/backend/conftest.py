@@ -82,6 +82,7 @@ class Emulator:
     endpoint: str
 
     def client(self, service: str) -> Any:
+        # boto3-stubs types client() per literal service name; this one is a variable
         return boto3.client(  # type: ignore[call-overload]
             service, region_name=REGION, endpoint_url=self.endpoint, **_boto_creds()
         )

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import botocore.session
 from botocore import xform_name
@@ -122,7 +123,8 @@ def static_calls(root: Path | None = None) -> tuple[list[Call], list[str]]:
             if not owners:
                 continue
             where = f"{module}:{node.lineno}"
-            receiver = _receiver_name(node.func.value)  # type: ignore[attr-defined]
+            # _method_calls yields attribute calls only (`<receiver>.<method>(...)`)
+            receiver = _receiver_name(cast(ast.Attribute, node.func).value)
             service = RECEIVERS.get(receiver or "", receiver)
             if service not in owners and receiver not in GENERIC:
                 continue  # an adapter of the code's own (its body holds the boto3 call)

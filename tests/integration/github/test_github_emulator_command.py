@@ -65,7 +65,8 @@ def test_command_serves_and_writes_private_state(tmp_path: Path) -> None:
         session = emulator_runner.connect(jit.encoded_jit_config)
         with EmulatorControl(state["url"]) as ctl:
             job = ctl.enqueue_job("acme", "app", ["linux"])
-            assert session.poll_job()["id"] == job  # type: ignore[index]
+            polled = session.poll_job()
+            assert polled is not None and polled["id"] == job
             session.complete_job()
             assert ctl.job(job)["conclusion"] == "success"
             assert ctl.call_counts()["POST /orgs/{org}/actions/runners/generate-jitconfig"] == 1

@@ -66,6 +66,7 @@ def aws() -> Iterator[Callable[[str], Any]]:
 
         def client(service: str) -> Any:
             if service not in made:
+                # boto3-stubs types client() per literal service name; this one is a variable
                 made[service] = session.client(service)  # type: ignore[call-overload]
             return made[service]
 

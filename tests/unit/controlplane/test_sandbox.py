@@ -33,6 +33,7 @@ class FakeTarget:
     sandbox: FakeSandbox
 
     def client(self, service: str) -> Any:
+        # boto3-stubs types client() per literal service name; this one is a variable
         return boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -235,8 +236,10 @@ def test_etag_304_reuses_cache_and_costs_no_rate_limit(
     assert len(client.list_runners("acme")) == 2  # changed list: 200, fresh body
 
 
-def _mock_client(handler: object, url: str = "https://ghe.example.com/api/v3") -> GitHubClient:
-    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+def _mock_client(
+    handler: Callable[[httpx.Request], httpx.Response], url: str = "https://ghe.example.com/api/v3"
+) -> GitHubClient:
+    transport = httpx.MockTransport(handler)
     return GitHubClient(url, TokenAuth("ghp_" + "a" * 36), transport=transport, timeout=3.0)
 
 

@@ -80,7 +80,8 @@ def test_repo_runner_only_sees_its_repo(client: GitHubClient, emulator: GitHubEm
     emulator.enqueue_job("acme", "other", ["linux"])
     assert session.poll_job() is None
     mine = emulator.enqueue_job("acme", "app", ["linux"])
-    assert session.poll_job()["id"] == mine  # type: ignore[index]
+    polled = session.poll_job()
+    assert polled is not None and polled["id"] == mine
 
 
 def test_unstarted_offer_is_requeued_after_60s(

@@ -65,7 +65,7 @@ def test_required_permissions_per_owner_kind() -> None:
     }
     assert required_permissions("repo") == {"actions": "read", "administration": "write"}
     with pytest.raises(ValueError, match="owner kind"):
-        required_permissions("user")  # type: ignore[arg-type]
+        required_permissions("user")  # type: ignore[arg-type]  # deliberately not an owner kind
     granted = {"actions": "read", "organization_self_hosted_runners": "read"}
     assert missing_permissions(granted, "org") == ["organization_self_hosted_runners: write"]
     assert missing_permissions({"administration": "write"}, "repo") == ["actions: read"]

@@ -24,8 +24,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # loaded from its path at run time (_load_module_docs); mypy_path has scripts
+    from module_docs import Block
 
 REPO = Path(__file__).resolve().parents[3]
 INFRA = REPO / "infra"
@@ -187,12 +191,12 @@ def tf_files(root: Path = INFRA) -> list[Path]:
     return sorted(p for p in root.rglob("*.tf") if ".terraform" not in p.parts)
 
 
-def _nested(block: object, path: list[str]) -> Iterator[tuple[object, str]]:
+def _nested(block: Block, path: list[str]) -> Iterator[tuple[Block, str]]:
     """Yield (block, last segment) for every block reached by path[:-1] (dynamic included)."""
     if len(path) == 1:
         yield block, path[0]
         return
-    for sub in block.blocks:  # type: ignore[attr-defined]
+    for sub in block.blocks:
         if sub.type == path[0]:
             yield from _nested(sub, path[1:])
         elif sub.type == "dynamic" and sub.labels and sub.labels[0] == path[0]:
@@ -201,13 +205,13 @@ def _nested(block: object, path: list[str]) -> Iterator[tuple[object, str]]:
                     yield from _nested(content, path[1:])
 
 
-def _has(block: object, path: str) -> list[str]:
+def _has(block: Block, path: str) -> list[str]:
     """Raw values found at path (attribute or nested/dynamic block), '{block}' for blocks."""
     found: list[str] = []
     for parent, last in _nested(block, path.split(".")):
-        if last in parent.attrs:  # type: ignore[attr-defined]
-            found.append(parent.attrs[last])  # type: ignore[attr-defined]
-        for sub in parent.blocks:  # type: ignore[attr-defined]
+        if last in parent.attrs:
+            found.append(parent.attrs[last])
+        for sub in parent.blocks:
             if sub.type == last or (sub.type == "dynamic" and sub.labels[:1] == [last]):
                 found.append("{block}")
     return found

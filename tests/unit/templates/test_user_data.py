@@ -58,7 +58,7 @@ def _settings(variant: str, **over: Any) -> HostSettings:
         ephemeral=ephemeral,
         app_image="nginxdemos/hello:plain-text",
     )
-    return HostSettings(**{**base.variables(), **over})  # type: ignore[arg-type]
+    return HostSettings(**{**base.variables(), **over})
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
