@@ -394,12 +394,56 @@ class Deployment:
         self.deregister_runners()
         if self.target.sandbox is not None:
             self.unprotect_for_sandbox_destroy()
+        if self.apply_marker.exists():
+            self.import_before_destroy()
         plan = self.plan(destroy=True)
         if plan.has_changes:
             self.report("terraform apply (destroy)")
             self.terraform().apply(plan.plan_file)
+        self.apply_marker.unlink(missing_ok=True)  # whatever the killed apply made is gone
         self.removed_parameters = self.sweep_parameters()
         return plan
+
+    def import_before_destroy(self, passes: int = 3) -> list[adopt_mod.Orphan]:
+        """After a killed apply, import what it created but never wrote to the state.
+
+        A destroy plan knows only the state, so without this `down` after a killed `up`
+        would leave those resources behind. The search is the one `up` uses (the plan's
+        creates that AWS already holds, by name or by the fleet's tags); each is imported
+        with `terraform import`, which creates and changes nothing. Imports make more ids
+        known (a route's table), so it repeats, up to `passes` times.
+        """
+        self.report("the last apply did not finish (killed?): looking for its resources")
+        imported: list[adopt_mod.Orphan] = []
+        for _ in range(passes):
+            plan = self.plan()
+            if not plan.has_changes:
+                break
+            done = {o.address for o in imported}
+            orphans, errors = adopt_mod.find_orphans(plan.json, self.target.client)
+            orphans = [o for o in orphans if o.address not in done]
+            for err in errors:
+                self.report(f"could not check for an existing resource: {err}")
+            if not orphans:
+                break
+            tf = self.terraform()
+            for o in orphans:
+                self.report(
+                    f"found {o.address} in AWS but not in the state ({o.import_id}): "
+                    "importing it, so that it is destroyed too"
+                )
+                try:
+                    tf.import_(o.address, o.import_id, var_files=[self.var_file])
+                except TerraformError as exc:
+                    cmd = adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
+                    raise TerraformError(
+                        f"{o.address} exists in AWS but not in the state, and importing it "
+                        f"failed; import it by hand, then run down again:\n{cmd}",
+                        exc.output,
+                        exc.returncode,
+                    ) from exc
+            imported += orphans
+        return imported
 
     def sweep_parameters(self) -> list[str]:
         """Delete the fleet's SSM parameters that Terraform does not manage.

@@ -513,6 +513,19 @@ class Terraform:
     def apply(self, plan_file: Path) -> None:
         self.run(["apply", "-no-color", "-input=false", "-auto-approve", str(plan_file)])
 
+    def import_(
+        self,
+        address: str,
+        import_id: str,
+        *,
+        var_files: Sequence[Path] = (),
+        lock_timeout: str = "0s",
+    ) -> None:
+        """`terraform import ADDRESS ID`: into the state, nothing created or changed."""
+        args = ["import", "-no-color", "-input=false", f"-lock-timeout={lock_timeout}"]
+        args += [f"-var-file={f}" for f in var_files]
+        self.run([*args, address, import_id])
+
     def destroy(self, *, var_files: Sequence[Path] = ()) -> None:
         args = ["destroy", "-no-color", "-input=false", "-auto-approve"]
         args += [f"-var-file={f}" for f in var_files]

@@ -80,3 +80,71 @@ def test_plan_digest_ignores_order_and_no_ops_but_sees_values() -> None:
     changed = _rc("aws_vpc.this", ["create"], {"cidr_block": "10.1.0.0/16"})
     assert _plan([changed, b]).digest() != _plan([a, b]).digest()
     assert len(_plan([]).digest()) == 64
+
+
+class _RecordingTerraform:
+    def __init__(self, calls: list[tuple[str, ...]]):
+        self.calls = calls
+
+    def import_(self, address: str, import_id: str, **_: Any) -> None:
+        self.calls.append(("import", address, import_id))
+
+    def apply(self, plan_file: Path) -> None:
+        self.calls.append(("apply", plan_file.name))
+
+
+def _down_after_killed_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, killed: bool
+) -> tuple[list[tuple[str, ...]], list[str], Deployment]:
+    """`down` with a stubbed terraform against moto: the role `alpha-webhook` exists in AWS
+    and the plan would create it (a killed apply made it and never wrote the state)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    calls: list[tuple[str, ...]] = []
+    lines: list[str] = []
+    with mock_aws():
+        boto3.client("iam", region_name="us-east-1").create_role(
+            RoleName="alpha-webhook", AssumeRolePolicyDocument="{}"
+        )
+        cfg = FleetConfig(name="alpha")
+        dep = Deployment(cfg, Target(cfg, tmp_path), lines.append)
+        imported = lambda: any(c[0] == "import" for c in calls)  # noqa: E731
+
+        def plan(plan_file: Path | None = None, destroy: bool = False) -> PlanResult:
+            calls.append(("plan", "destroy" if destroy else "up"))
+            after = {"name": "alpha-webhook"}
+            action = "delete" if destroy else ("no-op" if imported() else "create")
+            return _plan([{**_rc("module.cp.aws_iam_role.webhook", [action], after),
+                           "mode": "managed", "type": "aws_iam_role"}])  # fmt: skip
+
+        monkeypatch.setattr(dep, "state_exists", lambda: True)
+        monkeypatch.setattr(dep, "deregister_runners", lambda: 0)
+        monkeypatch.setattr(dep, "plan", plan)
+        monkeypatch.setattr(dep, "terraform", lambda: _RecordingTerraform(calls))
+        if killed:
+            dep.apply_marker.parent.mkdir(parents=True, exist_ok=True)
+            dep.apply_marker.write_text('{"run": "x", "pid": 1}\n')
+        dep.down()
+    return calls, lines, dep
+
+
+def test_down_after_a_killed_apply_imports_what_it_made_then_destroys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls, lines, dep = _down_after_killed_apply(tmp_path, monkeypatch, killed=True)
+    assert calls == [
+        ("plan", "up"),
+        ("import", "module.cp.aws_iam_role.webhook", "alpha-webhook"),
+        ("plan", "up"),
+        ("plan", "destroy"),
+        ("apply", "x.tfplan"),
+    ], calls
+    assert any("alpha-webhook" in line and "destroyed too" in line for line in lines)
+    assert not dep.apply_marker.exists(), "the next down would look for orphans again"
+
+
+def test_down_after_a_finished_apply_only_destroys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls, _, _ = _down_after_killed_apply(tmp_path, monkeypatch, killed=False)
+    assert calls == [("plan", "destroy"), ("apply", "x.tfplan")]
