@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def _down_after_killed_apply(
         )
         cfg = FleetConfig(name="alpha")
         dep = Deployment(cfg, Target(cfg, tmp_path), lines.append)
-        imported = lambda: any(c[0] == "import" for c in calls)  # noqa: E731
+        imported: Callable[[], bool] = lambda: any(c[0] == "import" for c in calls)  # noqa: E731
 
         def plan(plan_file: Path | None = None, destroy: bool = False) -> PlanResult:
             calls.append(("plan", "destroy" if destroy else "up"))
