@@ -199,6 +199,13 @@ variable "app_image" {
   description = "Container image nginx proxies to on port 8080."
   type        = string
   default     = "nginxdemos/hello:plain-text"
+
+  validation {
+    # The image reference grammar (runnerfleet.config.IMAGE_RE): the value is written into
+    # the hosts' host.env, which root scripts source.
+    condition     = length(var.app_image) <= 255 && can(regex("^(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$", var.app_image))
+    error_message = "app_image must be a container image reference such as nginxdemos/hello:plain-text or registry.example.com:5000/team/app@sha256:<digest>."
+  }
 }
 
 variable "pools" {

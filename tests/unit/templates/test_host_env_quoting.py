@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import re
 import subprocess
 from pathlib import Path
 
@@ -207,3 +208,17 @@ def test_values_outside_their_grammar_are_refused_by_validation(
         validate({"name": "rf-ok", **data})
     fields = [f for f, _ in exc.value.problems]
     assert any(f.startswith(field) for f in fields), (fields, str(exc.value))
+
+
+def test_the_stack_validates_app_image_with_the_same_grammar() -> None:
+    """Terraform renders the template too (templatefile, without runnerfleet's config): the
+    stack's app_image validation is the config's image grammar, character for character."""
+    from runnerfleet.config import IMAGE_RE
+
+    root = Path(__file__).resolve().parents[3]
+    text = (root / "infra/stacks/ec2-runner/variables.tf").read_text()
+    block = text.split('variable "app_image" {', 1)[1].split("\n}\n", 1)[0]
+    m = re.search(r'can\(regex\("((?:[^"\\]|\\.)*)", var\.app_image\)\)', block)
+    assert m, "infra/stacks/ec2-runner/variables.tf: app_image has no regex validation"
+    hcl = m.group(1).replace("\\\\", "\\")
+    assert hcl == f"^{IMAGE_RE.pattern}$"
