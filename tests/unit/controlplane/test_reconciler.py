@@ -83,7 +83,8 @@ def runner(name: str, status: str = "offline", busy: bool = False, rid: int = 7)
 def test_host_without_runner_after_boot_timeout_is_replaced() -> None:
     plan = decide(facts([host("i-1", 601), host("i-2", 599)]), S)
     assert plan.actions == [ReplaceInstance("default", "i-1", decrement=False)]
-    assert "boot timeout" in plan.actions[0].reason  # type: ignore[union-attr]
+    action = plan.actions[0]
+    assert isinstance(action, ReplaceInstance) and "boot timeout" in action.reason
 
 
 def test_host_whose_runner_ran_a_job_and_left_is_removed_for_good() -> None:
@@ -481,7 +482,8 @@ def test_failed_bootstrap_replaces_an_asg_host_and_reports_a_static_one() -> Non
     static = replace(host("i-2", 60, asg=None), tags=failed)
     plan = decide(facts([asg_host, static]), S)
     assert plan.actions == [ReplaceInstance("default", "i-1", decrement=False)]
-    assert "step docker" in plan.actions[0].reason  # type: ignore[union-attr]
+    action = plan.actions[0]
+    assert isinstance(action, ReplaceInstance) and "step docker" in action.reason
     assert any("i-2" in f and "step docker" in f for f in plan.findings)
 
 
