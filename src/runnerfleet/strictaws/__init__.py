@@ -59,7 +59,14 @@ authorized as moto authorizes (signature, then the caller's policies), as AWS do
 
 IAM: every request needs a known access key and a policy allowing the action (moto's
 enforcement, which covers every service whose moto responses dispatch through
-`BaseResponse.call_action`, and S3). The sandbox's dummy key `testing`/`testing` belongs to the
+`BaseResponse.call_action`, and S3) on the resource AWS evaluates for it, with the resource's
+tags for aws:ResourceTag conditions and iam:PassRole for a role handed to a service
+(runnerfleet.strictaws.resources: the table of ARNs by action; motofixes: the evaluation).
+An unsigned sts:AssumeRoleWithWebIdentity is answered as STS answers it, with the token
+checked against the account's OIDC provider and the role's trust policy
+(runnerfleet.strictaws.webidentity, with its table of refusals).
+
+The sandbox's dummy key `testing`/`testing` belongs to the
 admin user `runnerfleet-sandbox-admin` (Allow * on *), so the CLI, bootstrap and Terraform keep
 working; functions and hosts use `assume(role_arn, endpoint=..., service=...)`.
 

@@ -11,15 +11,62 @@ plus the values moto passes (e.g. sts:ExternalId). For a key the sandbox cannot 
 source VPC, principal org) or an operator it does not evaluate, the condition counts as met in
 an Allow statement and unmet in a Deny statement: the sandbox never refuses on a condition it
 cannot evaluate (actions stay enforced).
+
+A context may answer some key prefixes in full (`ConditionContext.known`): the resource's tags
+(`aws:ResourceTag/`, `ec2:ResourceTag/`, ...) when the sandbox knows the resource. There an
+absent key is known to be absent, as in AWS: `StringEquals` and the other positive operators
+fail, the negated ones (`StringNotEquals`, ...) hold, `Null: true` holds, `...IfExists` skips.
+Policy variables in values (`${aws:ResourceTag/x}`, `${ec2:InstanceID}`) are replaced from the
+context; one the context lacks makes its test unknown (see above).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Mapping
 from typing import Any
 
 SANDBOX_CONTEXT = {"aws:securetransport": "true"}
+NEGATED = frozenset(
+    {
+        "StringNotEquals",
+        "StringNotLike",
+        "StringNotEqualsIgnoreCase",
+        "ArnNotEquals",
+        "ArnNotLike",
+        "NumericNotEquals",
+    }
+)
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+class ConditionContext(dict[str, str]):
+    """Condition keys (lower case) -> value, and the key prefixes it answers in full."""
+
+    def __init__(self, values: Mapping[str, str] | None = None, known: tuple[str, ...] = ()):
+        super().__init__({k.lower(): str(v) for k, v in (values or {}).items()})
+        self.known = tuple(p.lower() for p in known)
+
+
+def _substitute(expected: list[str], context: Mapping[str, str]) -> list[str] | None:
+    """Policy variables replaced from the context; None when one of them is unknown."""
+    out = []
+    for value in expected:
+        missing = False
+
+        def sub(match: re.Match[str]) -> str:
+            nonlocal missing
+            found = context.get(match.group(1).lower())
+            if found is None:
+                missing = True
+                return ""
+            return found
+
+        out.append(_VARIABLE.sub(sub, value))
+        if missing:
+            return None
+    return out
 
 
 def _values(expected: Any) -> list[str]:
@@ -41,6 +88,12 @@ def _operator_holds(operator: str, expected: list[str], actual: str) -> bool | N
         return any(fnmatch.fnmatchcase(actual, v) for v in expected)
     if operator == "StringNotLike":
         return not any(fnmatch.fnmatchcase(actual, v) for v in expected)
+    if operator in ("ArnLike", "ArnEquals"):
+        return any(fnmatch.fnmatchcase(actual, v) for v in expected)
+    if operator in ("ArnNotLike", "ArnNotEquals"):
+        return not any(fnmatch.fnmatchcase(actual, v) for v in expected)
+    if operator == "Null":
+        return "false" in {v.lower() for v in expected}
     return None
 
 
@@ -52,6 +105,7 @@ def conditions_hold(
         return True
     context = dict(SANDBOX_CONTEXT)
     context.update({k.lower(): str(v) for k, v in (incoming or {}).items()})
+    known: tuple[str, ...] = getattr(incoming, "known", ())
     for raw_operator, tests in condition.items():
         if ":" in raw_operator or not isinstance(tests, Mapping):  # ForAnyValue:/ForAllValues:
             if not allow:
@@ -59,14 +113,24 @@ def conditions_hold(
             continue
         operator = raw_operator.removesuffix("IfExists")
         for key, expected in tests.items():
-            actual = context.get(str(key).lower())
+            name = str(key).lower()
+            actual = context.get(name)
             if actual is None:
                 if raw_operator.endswith("IfExists"):
+                    continue
+                if any(name.startswith(p) for p in known):  # known to be absent
+                    if operator == "Null":
+                        absent_holds = "true" in {v.lower() for v in _values(expected)}
+                    else:
+                        absent_holds = operator in NEGATED
+                    if not absent_holds:
+                        return False
                     continue
                 if not allow:
                     return False
                 continue
-            held = _operator_holds(operator, _values(expected), actual)
+            values = _substitute(_values(expected), context)
+            held = None if values is None else _operator_holds(operator, values, actual)
             if held is None:
                 held = allow
             if not held:

@@ -22,12 +22,13 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 from moto import settings
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from werkzeug.datastructures import EnvironHeaders
 
-from runnerfleet.strictaws import rules, wire
+from runnerfleet.strictaws import rules, webidentity, wire
 from runnerfleet.strictaws.motostate import (
     LifecycleActions,
     MotoState,
@@ -88,13 +89,18 @@ class StrictAws:
         if path.startswith("/_strictaws/"):
             return self._control(method, path, environ, start_response)
         headers = EnvironHeaders(environ)
+        if "HTTP_AUTHORIZATION" not in environ and path in ("", "/"):
+            answered = self._unsigned_sts(environ, headers, start_response)
+            if answered is not None:
+                return answered
         request = wire.Request(method, path, headers)
         if wire.operation(request) is None:
             if path.rstrip("/") == "/moto-api/reset" and method == "POST":
                 result = self.app(environ, start_response)
                 seed_admin(*self.admin_key)  # moto forgot every IAM user
                 return result
-            return self._forward(environ, start_response, wire.signing_service(headers))
+            service = wire.protocol_service(wire.signing_service(headers), headers)
+            return self._forward(environ, start_response, service)
         body = _read_body(environ)
         call = wire.parse(request, body)
         service = wire.signing_service(headers)
@@ -145,6 +151,21 @@ class StrictAws:
             start_response(held[0][0], held[0][1])
             return [body]
         return _respond(start_response, *rewritten)
+
+    def _unsigned_sts(
+        self, environ: dict[str, Any], headers: EnvironHeaders, start_response: StartResponse
+    ) -> list[bytes] | None:
+        """An unsigned sts:AssumeRoleWithWebIdentity, answered as STS does (webidentity)."""
+        query = environ.get("QUERY_STRING", "")
+        if "X-Amz-Credential" in query:  # presigned: moto checks it
+            return None
+        form = "x-www-form-urlencoded" in (headers.get("Content-Type") or "")
+        body = _read_body(environ).decode("utf-8", "replace") if form else ""
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        params.update({k: v[-1] for k, v in parse_qs(body).items()})
+        if params.get("Action") != "AssumeRoleWithWebIdentity":
+            return None
+        return _respond(start_response, *webidentity.assume(params, "us-east-1"))
 
     # ---- IAM for the calls answered here -------------------------------------------------------
     def _authorize(

@@ -11,10 +11,16 @@ decoded query string (`prefix=env:/`) where the client signed the encoded one
 so both are encoded again as the client sent them.
 
 moto authorizes most services against the resource "*" (it knows no resource ARN for them),
-and a statement whose Resource names ARNs never matches "*": every least-privilege policy
-(ssm:GetParameter on arn:aws:ssm:...:parameter/fleet/*) would be refused where AWS allows it.
-Here an Allow statement matches the unknown resource "*" by its actions alone, and a Deny
-statement scoped to ARNs does not (actions are enforced; resource scoping is not, as before).
+so the Resource element of a policy decided nothing. Here the request's resource ARNs are built
+as AWS builds them (runnerfleet.strictaws.resources, a table by action, with the resource's
+tags for aws:ResourceTag conditions) and each must be allowed by a statement whose Resource
+(or NotResource) matches it, glob-style (`*`, `?`) and case-sensitively as IAM does; a Deny
+that matches one refuses. The refusal names the action and the resource, as AWS does ("User:
+... is not authorized to perform: ssm:GetParameter on resource: arn:aws:ssm:...:parameter/x
+because no identity-based policy allows the ssm:GetParameter action"). For an action the
+table does not know, moto's "*" stays and an Allow statement matches it by its actions alone
+(a Deny scoped to ARNs does not). A request that hands a role to a service (Lambda's Role, an
+instance profile) also needs iam:PassRole on that role (`iam:PassedToService` known).
 
 moto's trust-policy check crashes (TypeError, HTTP 500) on a statement whose Principal names
 only services (`{"Service": "lambda.amazonaws.com"}`) when a user or role calls
@@ -32,37 +38,85 @@ without Resource denies (moto: PERMITTED).
 
 from __future__ import annotations
 
-import json
+import re
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote, unquote
 
+from runnerfleet.strictaws import resources
+from runnerfleet.strictaws.conditions import ConditionContext
+
 _applied = False
+_STRICT: ContextVar[bool] = ContextVar("strictaws_resource_strict", default=False)
 _BODILESS = ("GET", "HEAD", "DELETE")
 IAM_PREFIX = {"monitoring": "cloudwatch"}  # SigV4 signing name -> IAM action prefix
 
 
-# DynamoDB transactions are not IAM actions: AWS checks each item against the action of
-# its kind ("Using IAM with DynamoDB transactions"); moto asks for the operation's name.
-TRANSACTION_ITEM_ACTIONS = {
-    "Put": "dynamodb:PutItem",
-    "Update": "dynamodb:UpdateItem",
-    "Delete": "dynamodb:DeleteItem",
-    "ConditionCheck": "dynamodb:ConditionCheckItem",
-    "Get": "dynamodb:GetItem",
-}
+def arn_matches(pattern: str, arn: str) -> bool:
+    """IAM's Resource matching: `*` any run of characters, `?` one, the rest literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn, re.S) is not None
 
 
-def transaction_actions(action: str, body: Any) -> list[str] | None:
-    """The IAM actions a DynamoDB transaction needs, or None for any other request."""
-    if action not in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
-        return None
+def _resource_request(iam_request: Any) -> resources.Request:
+    body = iam_request._body
+    if not body and isinstance(iam_request._data, dict):
+        data = {k: v[-1] if isinstance(v, list) and v else v for k, v in iam_request._data.items()}
+        params: dict[str, Any] = data
+    else:
+        params = resources.params_of(body, str(iam_request._path))
+    return resources.Request(
+        action=str(iam_request._action),
+        region=str(iam_request._region),
+        account=str(iam_request.account_id),
+        path=str(iam_request._path),
+        params=params,
+    )
+
+
+def _statements(policy: Any) -> list[Any]:
+    from moto.iam.access_control import IAMPolicy
+
+    found = IAMPolicy(policy)._policy_json.get("Statement", [])
+    return found if isinstance(found, list) else [found]
+
+
+def _decide(iam_request: Any, action: str, target: resources.Target) -> None:
+    """Allow `action` on `target` (any of its ARNs) by the caller's policies, or refuse it."""
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    context = ConditionContext(target.context, target.known)
+    allowed = denied = False
+    token = _STRICT.set(True)
     try:
-        doc = json.loads(body) if isinstance(body, str | bytes) else dict(body or {})
-    except ValueError:
-        return None
-    kinds = {k for item in doc.get("TransactItems", []) if isinstance(item, dict) for k in item}
-    found = sorted({TRANSACTION_ITEM_ACTIONS[k] for k in kinds if k in TRANSACTION_ITEM_ACTIONS})
-    return found or None
+        for policy in iam_request._access_key.collect_policies():
+            for statement in _statements(policy):
+                checker = IAMPolicyStatement(statement)
+                for arn in target.arns:
+                    result = checker.is_action_permitted(action, arn, None, context)
+                    denied = denied or result == PermissionResult.DENIED
+                    allowed = allowed or result == PermissionResult.PERMITTED
+    finally:
+        _STRICT.reset(token)
+    if denied or not allowed:
+        _refuse(iam_request, action, target.arn, explicit=denied)
+
+
+def _why(action: str, arn: str, *, explicit: bool = False) -> str:
+    where = "" if arn == "*" else f" on resource: {arn}"
+    if explicit:
+        return f"{action}{where} with an explicit deny in an identity-based policy"
+    return f"{action}{where} because no identity-based policy allows the {action} action"
+
+
+def _refuse(iam_request: Any, action: str, arn: str, *, explicit: bool) -> None:
+    from moto.core.exceptions import AccessDeniedError
+    from moto.iam.access_control import IAMRequest
+
+    if not isinstance(iam_request, IAMRequest):
+        iam_request._raise_access_denied()
+    why = _why(action, arn, explicit=explicit)
+    raise AccessDeniedError(user_arn=iam_request._access_key.arn, action=why)
 
 
 def canonical_path(path: str) -> str:
@@ -113,17 +167,18 @@ def apply() -> None:
     original_check = IAMRequestBase.check_action_permitted
 
     def check_action_permitted(self: Any, resource: str) -> None:
-        actions = transaction_actions(str(self._action), self._body or self._data)
-        if actions is None:
-            original_check(self, resource)
+        if self._action == "sts:GetCallerIdentity":  # always allowed, as in AWS (and moto)
             return
-        whole = self._action
-        try:
-            for action in actions:  # AWS authorizes each item of a transaction by its kind
-                self._action = action
-                original_check(self, resource)
-        finally:
-            self._action = whole
+        request = _resource_request(self)
+        found = resources.targets(request) if resource == "*" else None
+        if found is None:
+            original_check(self, resource)
+        else:
+            for target in found:  # every resource the call acts on must be allowed
+                _decide(self, target.action or str(self._action), target)
+        for role, service in resources.passed_roles(request):
+            context = ConditionContext({"iam:PassedToService": service}, ("iam:passedtoservice",))
+            _decide(self, "iam:PassRole", resources.Target((role,), context, context.known))
 
     setattr(IAMRequestBase, "check_action_permitted", check_action_permitted)  # noqa: B010
 
@@ -132,8 +187,12 @@ def apply() -> None:
     original_matches = IAMPolicyStatement._check_element_matches
 
     def _check_element_matches(self: Any, statement_element: Any, value: str) -> bool:
-        if statement_element == "Resource" and value == "*":
-            return bool(self._statement.get("Effect") == "Allow")
+        if statement_element in ("Resource", "NotResource"):
+            patterns = self._statement[statement_element]
+            patterns = patterns if isinstance(patterns, list) else [patterns]
+            if value == "*" and not _STRICT.get() and statement_element == "Resource":
+                return bool(self._statement.get("Effect") == "Allow")  # moto knows no resource
+            return any(arn_matches(str(p), value) for p in patterns)
         return bool(original_matches(self, statement_element, value))
 
     setattr(IAMPolicyStatement, "_check_element_matches", _check_element_matches)  # noqa: B010
@@ -175,6 +234,8 @@ def apply() -> None:
         if not conditions_hold(st.get("Condition"), allow, incoming_condition_values):
             return PermissionResult.NEUTRAL
         if st.get("Resource") and not self._check_element_matches("Resource", resource):
+            return PermissionResult.NEUTRAL
+        if st.get("NotResource") and self._check_element_matches("NotResource", resource):
             return PermissionResult.NEUTRAL
         return PermissionResult.PERMITTED if allow else PermissionResult.DENIED
 

@@ -31,6 +31,7 @@ _LAMBDA_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
 PROTOCOLS = {"autoscaling": "query", "lambda": "rest-json", "ec2": "ec2"} | dict.fromkeys(
     ("ssm", "dynamodb", "sqs", "events", "kms", "logs", "secretsmanager", "ecr"), "json"
 )
+PROTOCOLS["monitoring+json"] = "json-query"  # CloudWatch as botocore calls it (JSON 1.0)
 _XML_ERROR = re.compile(rb"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", re.S)
 
 
@@ -53,6 +54,13 @@ def signing_service(headers: Headers) -> str | None:
     """The service name in the SigV4 credential scope (`.../us-east-1/ssm/aws4_request`)."""
     match = _SCOPE.search(headers.get("Authorization") or "")
     return match.group(1) if match else None
+
+
+def protocol_service(service: str | None, headers: Headers) -> str | None:
+    """The key of PROTOCOLS for a request: CloudWatch answers a JSON request in JSON."""
+    if service == "monitoring" and "json" in (headers.get("Content-Type") or ""):
+        return "monitoring+json"
+    return service
 
 
 def operation(request: Request) -> tuple[str, str | None, str | None] | None:
@@ -117,6 +125,13 @@ def error_response(service: str, refusal: Refusal) -> tuple[int, list[tuple[str,
             ("x-amzn-RequestId", rid),
             ("x-amzn-ErrorType", refusal.code),
         ]
+    elif protocol == "json-query":  # AWS JSON 1.0, query-compatible: the query code in a header
+        body = json.dumps({"__type": refusal.code, "message": refusal.message}).encode()
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-query-error", f"{refusal.code};Sender"),
+            ("x-amzn-RequestId", rid),
+        ]
     elif protocol == "ec2":
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
@@ -136,7 +151,7 @@ def error_response(service: str, refusal: Refusal) -> tuple[int, list[tuple[str,
 
 def rewrites_auth_errors(service: str | None) -> bool:
     """Whether moto's IAM refusals for `service` need AWS's own error format or code."""
-    return PROTOCOLS.get(service or "") in ("json", "rest-json", "ec2")
+    return PROTOCOLS.get(service or "") in ("json", "rest-json", "ec2", "json-query")
 
 
 def rewrite_auth_error(
@@ -159,7 +174,7 @@ def rewrite_auth_error(
             return None  # moto writes AuthFailure in EC2's shape already
         code = "UnauthorizedOperation"
         message = f"You are not authorized to perform this operation. {message}"
-    elif code == "AccessDenied":
+    elif code == "AccessDenied" and PROTOCOLS.get(service) in ("json", "rest-json"):
         code = "AccessDeniedException"
     return error_response(service, Refusal(code, message, status))
 

@@ -44,7 +44,9 @@ def test_role_without_get_parameter_is_denied_naming_the_action(
     assert (code, status) == ("AccessDeniedException", 403)
     assert message == (
         "User: arn:aws:sts::123456789012:assumed-role/iam-reader/iam-reader is not authorized "
-        "to perform: ssm:GetParameter"
+        "to perform: ssm:GetParameter on resource: "
+        "arn:aws:ssm:us-east-1:123456789012:parameter/iam/param because no identity-based "
+        "policy allows the ssm:GetParameter action"
     )
     # A least-privilege grant scoped to the parameter's ARN is enough, as in AWS.
     scoped = {
@@ -121,7 +123,7 @@ def test_services_assume_only_roles_that_trust_them(admin: boto3.Session, endpoi
     assert message == (
         "You are not authorized to perform this operation. User: "
         "arn:aws:sts::123456789012:assumed-role/iam-host/i-0abc is not authorized to perform: "
-        "ec2:DescribeVpcs"
+        "ec2:DescribeVpcs because no identity-based policy allows the ec2:DescribeVpcs action"
     )
 
 
@@ -261,4 +263,8 @@ def test_transactions_are_authorized_item_by_item(admin: boto3.Session, endpoint
     ddb.transact_write_items(TransactItems=[put])  # PutItem alone is enough for a Put
     code, message, _ = error_of(lambda: ddb.transact_write_items(TransactItems=[put, update]))
     assert code == "AccessDeniedException"
-    assert message.endswith("is not authorized to perform: dynamodb:UpdateItem")
+    assert message.endswith(
+        "is not authorized to perform: dynamodb:UpdateItem on resource: "
+        "arn:aws:dynamodb:us-east-1:123456789012:table/iam-tx because no identity-based policy "
+        "allows the dynamodb:UpdateItem action"
+    )

@@ -29,3 +29,30 @@ def test_unknown_keys_and_operators_never_refuse() -> None:
     assert conditions_hold(odd, allow=True) and not conditions_hold(odd, allow=False)
     exists = {"StringEqualsIfExists": {"aws:RequestTag/x": "y"}}
     assert conditions_hold(exists, allow=False) is True
+
+
+def test_tags_known_to_be_absent_are_decided() -> None:
+    from runnerfleet.strictaws.conditions import ConditionContext
+
+    tag = {"StringEquals": {"aws:ResourceTag/runnerfleet:fleet": "demo"}}
+    known = ("aws:resourcetag/",)
+    assert conditions_hold(
+        tag, True, ConditionContext({"aws:ResourceTag/runnerfleet:fleet": "demo"}, known)
+    )
+    untagged = ConditionContext({}, known)
+    assert not conditions_hold(tag, allow=True, incoming=untagged)
+    negated = {"StringNotEquals": {"aws:ResourceTag/runnerfleet:fleet": "demo"}}
+    assert conditions_hold(negated, allow=True, incoming=untagged)
+    assert conditions_hold({"Null": {"aws:ResourceTag/x": "true"}}, True, untagged)
+    assert not conditions_hold({"Null": {"aws:ResourceTag/x": "false"}}, True, untagged)
+
+
+def test_policy_variables_are_replaced_or_unknown() -> None:
+    from runnerfleet.strictaws.conditions import ConditionContext
+
+    cond = {"StringEquals": {"aws:ResourceTag/owner": "${aws:PrincipalTag/team}"}}
+    ctx = ConditionContext({"aws:ResourceTag/owner": "a", "aws:PrincipalTag/team": "b"})
+    assert not conditions_hold(cond, allow=True, incoming=ctx)
+    ctx = ConditionContext({"aws:ResourceTag/owner": "a"})  # the variable is unknown
+    assert conditions_hold(cond, allow=True, incoming=ctx)
+    assert not conditions_hold(cond, allow=False, incoming=ctx)
