@@ -80,9 +80,11 @@ data "aws_iam_policy_document" "registrar" {
     resources = ["${aws_cloudwatch_log_group.registrar.arn}:*"]
   }
 
+  # PutParameter tags each registration with its instance id (the hosts' policy reads it);
+  # AWS authorizes tags given on creation with ssm:AddTagsToResource.
   statement {
     sid       = "RunnerRegistrations"
-    actions   = ["ssm:PutParameter", "ssm:DeleteParameter"]
+    actions   = ["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"]
     resources = ["${local.parameter_arn}${local.runners_path}/*"]
   }
 

@@ -176,6 +176,8 @@ def apply() -> None:
         else:
             for target in found:  # every resource the call acts on must be allowed
                 _decide(self, target.action or str(self._action), target)
+        for action, target in resources.implied(request):
+            _decide(self, action, target)
         for role, service in resources.passed_roles(request):
             context = ConditionContext({"iam:PassedToService": service}, ("iam:passedtoservice",))
             _decide(self, "iam:PassRole", resources.Target((role,), context, context.known))

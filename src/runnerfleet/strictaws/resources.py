@@ -46,6 +46,9 @@ LaunchConfiguration, secretsmanager:*, xray:*, cloudwatch:PutMetricAlarm, sqs ca
 queue moto does not know) keeps moto's "*", and there an Allow statement matches by its
 actions alone: the sandbox never refuses on a resource it cannot name.
 
+`implied` lists further actions one request needs: ssm PutParameter with Tags also needs
+ssm:AddTagsToResource on the parameter.
+
 `passed_roles` lists the roles a request hands to a service (iam:PassRole, authorized for the
 caller like any action): lambda CreateFunction/UpdateFunctionConfiguration (Role), ec2
 RunInstances (IamInstanceProfile or the launch template's), autoscaling Create/Update-
@@ -399,6 +402,15 @@ def targets(req: Request) -> list[Target] | None:
     """The resources `req` acts on, or None when the table does not know its action."""
     builder = BUILDERS.get(req.service)
     return builder(req) if builder is not None else None
+
+
+def implied(req: Request) -> list[tuple[str, Target]]:
+    """Further actions AWS authorizes for one request: ssm PutParameter with Tags also needs
+    ssm:AddTagsToResource on the parameter (pepperize/cdk-ssm-parameters-cross-region#442)."""
+    if req.action == "ssm:PutParameter" and req.params.get("Tags"):
+        name = str(req.params.get("Name", ""))
+        return [("ssm:AddTagsToResource", Target((parameter_arn(req, name),)))]
+    return []
 
 
 # ---- iam:PassRole --------------------------------------------------------------------------------

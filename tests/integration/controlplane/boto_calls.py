@@ -13,7 +13,8 @@ call. The candidate services are those named in `...client("<service>")` calls.
 
 `iam_actions` maps an API operation to the IAM actions that authorize it: the same name,
 except DynamoDB's transactions, which AWS authorizes per item (PutItem, UpdateItem,
-DeleteItem, ConditionCheckItem; there is no dynamodb:TransactWriteItems action).
+DeleteItem, ConditionCheckItem; there is no dynamodb:TransactWriteItems action), and SSM
+PutParameter, which the package always calls with Tags (ssm:AddTagsToResource too).
 """
 
 from __future__ import annotations
@@ -163,4 +164,6 @@ def iam_actions(service: str, operation: str, items: list[str] | None = None) ->
             )
         )
         return {f"dynamodb:{_TRANSACT_ITEMS[k]}" for k in kinds}
+    if service == "ssm" and operation == "PutParameter":  # the code always tags (ssm_store)
+        return {"ssm:PutParameter", "ssm:AddTagsToResource"}
     return {f"{prefix}:{operation}"}

@@ -398,3 +398,33 @@ def test_passing_a_role_needs_iam_pass_role(admin: boto3.Session, endpoint: str)
     )
     assert (code, status) == ("UnauthorizedOperation", 403)
     ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)  # no role handed over: no PassRole
+
+
+def test_tags_on_put_parameter_need_add_tags_to_resource(
+    admin: boto3.Session, endpoint: str
+) -> None:
+    """The registrar tags each registration with its instance id: AWS authorizes those tags
+    with ssm:AddTagsToResource (the control-plane role lacked it; moto never asked)."""
+    runners = _arn("ssm", "parameter/tagfleet/runners/*")
+    session = _role(
+        admin, endpoint, "res-tags", {"Action": "ssm:PutParameter", "Resource": runners}
+    )
+    ssm = session.client("ssm", endpoint_url=endpoint)
+    ssm.put_parameter(Name="/tagfleet/runners/i-0", Value="v", Type="String")  # no tags: enough
+    tags = [{"Key": "runnerfleet:instance-id", "Value": "i-1"}]
+    code, status = _denied(
+        lambda: ssm.put_parameter(
+            Name="/tagfleet/runners/i-1", Value="v", Type="String", Tags=tags
+        ),
+        "ssm:AddTagsToResource",
+        _arn("ssm", "parameter/tagfleet/runners/i-1"),
+    )
+    assert (code, status) == ("AccessDeniedException", 403)
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ssm:AddTagsToResource", "Resource": runners}],
+    }
+    admin.client("iam", endpoint_url=endpoint).put_role_policy(
+        RoleName="res-tags", PolicyName="tags", PolicyDocument=json.dumps(grant)
+    )
+    ssm.put_parameter(Name="/tagfleet/runners/i-1", Value="v", Type="String", Tags=tags)
