@@ -194,7 +194,7 @@ class StrictAws:
             iam_request.check_action_permitted("*")
         except AccessDeniedError as exc:
             code = "AccessDenied" if call.service == "autoscaling" else "AccessDeniedException"
-            return rules.Refusal(code, exc.message, 403)
+            return rules.Refusal(code, exc.message, 400 if call.service in wire.JSON_400 else 403)
         except Exception as exc:  # moto's signature/key errors carry AWS's code and message
             code = str(getattr(exc, "error_type", "AccessDenied"))
             return rules.Refusal(code, str(getattr(exc, "message", exc)), 403)

@@ -31,6 +31,9 @@ _LAMBDA_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
 PROTOCOLS = {"autoscaling": "query", "lambda": "rest-json", "ec2": "ec2"} | dict.fromkeys(
     ("ssm", "dynamodb", "sqs", "events", "kms", "logs", "secretsmanager", "ecr"), "json"
 )
+# JSON services that answer AccessDeniedException with HTTP 400, not 403 (SSM: the SDK output
+# in github-aws-runners/terraform-aws-github-runner#1279; DynamoDB's and KMS's error tables).
+JSON_400 = frozenset({"ssm", "dynamodb", "kms", "logs", "events", "secretsmanager"})
 PROTOCOLS["monitoring+json"] = "json-query"  # CloudWatch as botocore calls it (JSON 1.0)
 _XML_ERROR = re.compile(rb"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", re.S)
 
@@ -159,7 +162,8 @@ def rewrite_auth_error(
 ) -> tuple[int, list[tuple[str, str]], bytes] | None:
     """moto writes its IAM errors in XML for every service; JSON services answer in JSON.
 
-    AWS's JSON services call the policy refusal `AccessDeniedException`, EC2 calls it
+    AWS's JSON services call the policy refusal `AccessDeniedException` (HTTP 400 for those in
+    JSON_400, 403 for Lambda), EC2 calls it
     `UnauthorizedOperation` ("You are not authorized to perform this operation. User: ...");
     the key and signature errors keep their names (InvalidClientTokenId, AuthFailure, ...).
     """
@@ -176,6 +180,8 @@ def rewrite_auth_error(
         message = f"You are not authorized to perform this operation. {message}"
     elif code == "AccessDenied" and PROTOCOLS.get(service) in ("json", "rest-json"):
         code = "AccessDeniedException"
+        if service in JSON_400:
+            status = 400
     return error_response(service, Refusal(code, message, status))
 
 

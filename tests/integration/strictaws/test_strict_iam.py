@@ -41,7 +41,7 @@ def test_role_without_get_parameter_is_denied_naming_the_action(
     creds = assume(arn, endpoint=endpoint, service=LAMBDA, session_name="iam-reader")
     ssm = _as(creds).client("ssm", endpoint_url=endpoint)
     code, message, status = error_of(lambda: ssm.get_parameter(Name="/iam/param"))
-    assert (code, status) == ("AccessDeniedException", 403)
+    assert (code, status) == ("AccessDeniedException", 400)
     assert message == (
         "User: arn:aws:sts::123456789012:assumed-role/iam-reader/iam-reader is not authorized "
         "to perform: ssm:GetParameter on resource: "

@@ -72,7 +72,7 @@ def test_ssm_parameters_are_authorized_by_their_arn(admin: boto3.Session, endpoi
         "ssm:GetParameter",
         _arn("ssm", "parameter/res/other/secret"),
     )
-    assert (code, status) == ("AccessDeniedException", 403)
+    assert (code, status) == ("AccessDeniedException", 400)
     # the path's ARN is what GetParametersByPath is authorized on (leading "/" dropped)
     assert ssm.get_parameters_by_path(Path="/res/fleet", Recursive=True)["Parameters"]
     _denied(
@@ -135,7 +135,7 @@ def test_dynamodb_tables_indexes_and_transaction_items(admin: boto3.Session, end
         "dynamodb:PutItem",
         _arn("dynamodb", "table/res-other"),
     )
-    assert (code, status) == ("AccessDeniedException", 403)
+    assert (code, status) == ("AccessDeniedException", 400)
     query = {"KeyConditionExpression": "pk = :k", "ExpressionAttributeValues": {":k": {"S": "a"}}}
     assert ddb.query(TableName="res-jobs", **query)["Count"] == 1
     # an index is a resource of its own: the table's ARN does not cover it
@@ -419,7 +419,7 @@ def test_tags_on_put_parameter_need_add_tags_to_resource(
         "ssm:AddTagsToResource",
         _arn("ssm", "parameter/tagfleet/runners/i-1"),
     )
-    assert (code, status) == ("AccessDeniedException", 403)
+    assert (code, status) == ("AccessDeniedException", 400)
     grant = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "ssm:AddTagsToResource", "Resource": runners}],

@@ -59,3 +59,5 @@ def test_error_shapes() -> None:
     rewritten = wire.rewrite_auth_error("ssm", xml, 403)
     assert rewritten is not None
     assert json.loads(rewritten[2])["__type"] == "AccessDeniedException"
+    assert rewritten[0] == 400  # SSM answers AccessDeniedException with 400; Lambda with 403
+    assert wire.rewrite_auth_error("lambda", xml, 403)[0] == 403  # type: ignore[index]
