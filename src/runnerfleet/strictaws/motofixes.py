@@ -85,7 +85,10 @@ def _decide(iam_request: Any, action: str, target: resources.Target) -> None:
     """Allow `action` on `target` (any of its ARNs) by the caller's policies, or refuse it."""
     from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
-    context = ConditionContext(target.context, target.known)
+    caller, known = resources.caller_context(
+        str(iam_request._access_key.arn), str(iam_request._region)
+    )
+    context = ConditionContext({**caller, **target.context}, (*known, *target.known))
     allowed = denied = False
     token = _STRICT.set(True)
     try:

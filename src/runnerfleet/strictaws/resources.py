@@ -5,7 +5,9 @@ IAM, STS, SQS; S3 builds bucket/object ARNs), so a policy's Resource element dec
 `targets` builds, for the actions below, the ARN(s) IAM evaluates, from the request's
 parameters and moto's backends (an Auto Scaling group's ARN carries its id), with the
 resource's tags for `aws:ResourceTag/<key>` (and the service's own `<svc>:ResourceTag/<key>`)
-conditions. Every target must be allowed; one explicit Deny refuses.
+conditions (an EC2 instance also answers `ec2:InstanceID`), and of the caller
+(`ec2:SourceInstanceARN` for a host's session, which the sandbox names after its instance as
+EC2 does). Every target must be allowed; one explicit Deny refuses.
 
   service        | actions                                       | resource evaluated
   ---------------+-----------------------------------------------+--------------------------------
@@ -284,7 +286,21 @@ def _ec2_target(req: Request, resource_id: str) -> Target | None:
     kind = EC2_TYPES.get(resource_id.partition("-")[0])
     if kind is None:
         return None
-    return _tagged((req.arn("ec2", f"{kind}/{resource_id}"),), _ec2_tags(req, resource_id), "ec2")
+    target = _tagged((req.arn("ec2", f"{kind}/{resource_id}"),), _ec2_tags(req, resource_id), "ec2")
+    if kind != "instance":
+        return target
+    return Target(target.arns, {**target.context, "ec2:instanceid": resource_id}, target.known)
+
+
+def caller_context(caller_arn: str, region: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Keys of the caller: ec2:SourceInstanceARN for a host's instance-profile session (the
+    sandbox names it after the instance, as EC2 does); known absent for every other caller."""
+    account = caller_arn.split(":")[4] if caller_arn.count(":") >= 5 else ""
+    session = caller_arn.rsplit("/", 1)[-1] if ":assumed-role/" in caller_arn else ""
+    if re.fullmatch(r"i-[0-9a-f]{8,17}", session):
+        arn = f"arn:aws:ec2:{region}:{account}:instance/{session}"
+        return {"ec2:sourceinstancearn": arn}, ("ec2:sourceinstancearn",)
+    return {}, ("ec2:sourceinstancearn",)
 
 
 def _ec2(req: Request) -> list[Target] | None:

@@ -428,3 +428,84 @@ def test_tags_on_put_parameter_need_add_tags_to_resource(
         RoleName="res-tags", PolicyName="tags", PolicyDocument=json.dumps(grant)
     )
     ssm.put_parameter(Name="/tagfleet/runners/i-1", Value="v", Type="String", Tags=tags)
+
+
+def test_a_host_acts_only_on_itself(admin: boto3.Session, endpoint: str) -> None:
+    """The runner policy's "itself" conditions: ec2:SourceInstanceARN (the host's session)
+    against ${ec2:InstanceID} and the registration's runnerfleet:instance-id tag."""
+    from runnerfleet.strictaws import EC2
+
+    ec2_admin = admin.client("ec2", endpoint_url=endpoint)
+    image = ec2_admin.describe_images()["Images"][0]["ImageId"]
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "runnerfleet:fleet", "Value": "self"}]}]
+    me, other = (
+        ec2_admin.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=tags)[
+            "Instances"
+        ][0]["InstanceId"]
+        for _ in range(2)
+    )
+    ssm_admin = admin.client("ssm", endpoint_url=endpoint)
+    for iid in (me, other):
+        ssm_admin.put_parameter(
+            Name=f"/self/runners/{iid}",
+            Value="jit",
+            Type="String",
+            Tags=[{"Key": "runnerfleet:instance-id", "Value": iid}],
+        )
+    source = "ec2:SourceInstanceARN"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ec2:TerminateInstances",
+                "Resource": f"arn:aws:ec2:*:{ACCOUNT}:instance/*",
+                "Condition": {
+                    "ArnLike": {source: f"arn:aws:ec2:*:{ACCOUNT}:instance/${{ec2:InstanceID}}"}
+                },
+            },
+            {
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": f"arn:aws:ssm:*:{ACCOUNT}:parameter/self/runners/i-*",
+                "Condition": {
+                    "ArnLike": {
+                        source: f"arn:aws:ec2:*:{ACCOUNT}:instance/"
+                        "${aws:ResourceTag/runnerfleet:instance-id}"
+                    }
+                },
+            },
+        ],
+    }
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": EC2}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam = admin.client("iam", endpoint_url=endpoint)
+    arn = iam.create_role(RoleName="res-self", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    iam.put_role_policy(RoleName="res-self", PolicyName="p", PolicyDocument=json.dumps(policy))
+    creds = assume(arn, endpoint=endpoint, service=EC2, session_name=me)
+    host = boto3.Session(
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        aws_session_token=creds.session_token,
+        region_name="us-east-1",
+    )
+    ssm = host.client("ssm", endpoint_url=endpoint)
+    assert ssm.get_parameter(Name=f"/self/runners/{me}")["Parameter"]["Value"] == "jit"
+    _denied(
+        lambda: ssm.get_parameter(Name=f"/self/runners/{other}"),
+        "ssm:GetParameter",
+        _arn("ssm", f"parameter/self/runners/{other}"),
+    )
+    ec2 = host.client("ec2", endpoint_url=endpoint)
+    _denied(
+        lambda: ec2.terminate_instances(InstanceIds=[other]),
+        "ec2:TerminateInstances",
+        _arn("ec2", f"instance/{other}"),
+    )
+    ec2.terminate_instances(InstanceIds=[me])
