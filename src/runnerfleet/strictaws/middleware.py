@@ -155,7 +155,9 @@ class StrictAws:
     def _unsigned_sts(
         self, environ: dict[str, Any], headers: EnvironHeaders, start_response: StartResponse
     ) -> list[bytes] | None:
-        """An unsigned sts:AssumeRoleWithWebIdentity, answered as STS does (webidentity)."""
+        """An unsigned sts:AssumeRoleWithWebIdentity, answered as STS does (webidentity); any
+        other unsigned API call (moto: HTTP 500 on the missing header) is refused as AWS
+        refuses it: MissingAuthenticationToken (query, 403) or ...Exception (JSON, 400)."""
         query = environ.get("QUERY_STRING", "")
         if "X-Amz-Credential" in query:  # presigned: moto checks it
             return None
@@ -163,9 +165,19 @@ class StrictAws:
         body = _read_body(environ).decode("utf-8", "replace") if form else ""
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         params.update({k: v[-1] for k, v in parse_qs(body).items()})
-        if params.get("Action") != "AssumeRoleWithWebIdentity":
+        if params.get("Action") == "AssumeRoleWithWebIdentity":
+            return _respond(start_response, *webidentity.assume(params, "us-east-1"))
+        if not iam_enforced():
             return None
-        return _respond(start_response, *webidentity.assume(params, "us-east-1"))
+        if headers.get("X-Amz-Target"):
+            missing = rules.Refusal(
+                "MissingAuthenticationTokenException", "Missing Authentication Token", 400
+            )
+            return _respond(start_response, *wire.error_response("ssm", missing))
+        if params.get("Action"):
+            refusal = ("MissingAuthenticationToken", "Request is missing Authentication Token")
+            return _respond(start_response, *webidentity.error(*refusal, 403))
+        return None
 
     # ---- IAM for the calls answered here -------------------------------------------------------
     def _authorize(

@@ -122,3 +122,20 @@ def test_tokens_sts_refuses(endpoint: str, role: str) -> None:
         )
     )
     assert (code, status) == ("AccessDenied", 403)
+
+
+def test_other_unsigned_calls_are_refused_not_crashed(endpoint: str) -> None:
+    """moto answered every unsigned call with HTTP 500; AWS refuses it for the missing token."""
+    config = Config(signature_version=UNSIGNED)
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", config=config)
+    assert error_of(sts.get_caller_identity) == (
+        "MissingAuthenticationToken",
+        "Request is missing Authentication Token",
+        403,
+    )
+    ssm = boto3.client("ssm", endpoint_url=endpoint, region_name="us-east-1", config=config)
+    assert error_of(lambda: ssm.get_parameter(Name="/x")) == (
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+        400,
+    )
