@@ -6,6 +6,13 @@
   are grouped per file (`--dist loadgroup`) so a file's module- and session-scoped fixtures
   (emulators, terraform plans) are built once; the files that share the stack plans form one
   group. Unit tests spread freely.
+- Scheduling (only on xdist workers; `-n 0` keeps the collection order): the suite's wall
+  time is bounded below by its longest group, so the longest groups (`HEAVY_FIRST`, measured)
+  start at once, one per worker, instead of after the groups xdist would otherwise sort
+  first (by test count). xdist gives a worker with at most two pending tests a second group
+  up front, which waits behind the first: so the next few groups are single unit tests. The
+  rest follows by test count, largest first (xdist's own order; pyproject sets
+  `--no-loadscope-reorder` so that xdist keeps this one).
 """
 
 from __future__ import annotations
@@ -19,6 +26,18 @@ os.environ.setdefault("RFLEET_GITHUB_SPEC_VALIDATE", "1")
 
 _TESTS = Path(__file__).parent
 _SHARED_PLAN_FIXTURES = {"stack_plan_json", "stack_plans"}
+# Longest groups first, longest at the top (node-id prefixes under tests/). Measured alone
+# (`-n 0`): the workflow story about 5 min, the autoscaled e2e about 5 min; on a loaded CI
+# machine each takes about twice that.
+HEAVY_FIRST = (
+    "integration/workflows/test_workflows_sandbox.py",
+    "e2e/test_sandbox_jobs.py::test_jobs_run_end_to_end",
+    "integration/docs/test_operations_commands.py",
+    "e2e/test_sandbox_lifecycle.py::test_static",
+    "e2e/test_sandbox_lifecycle.py::test_autoscaled",
+    "e2e/test_sandbox_jobs.py",
+    "integration/lifecycle/",
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
@@ -35,3 +54,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             group = str(rel)
         item.add_marker(pytest.mark.xdist_group(group))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items[:] = _heavy_first(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+
+
+def _group_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    return f"@{marker.args[0]}" if marker else item.nodeid
+
+
+def _heavy_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The collection in the order xdist should hand out its groups (see the docstring)."""
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        groups.setdefault(_group_of(item), []).append(item)
+
+    def rank(name: str) -> int:
+        ids = [i.nodeid.removeprefix("tests/") for i in groups[name]]
+        hits = [n for n, prefix in enumerate(HEAVY_FIRST) for i in ids if i.startswith(prefix)]
+        return min(hits, default=len(HEAVY_FIRST))
+
+    heavy = sorted((g for g in groups if rank(g) < len(HEAVY_FIRST)), key=rank)
+    rest = sorted((g for g in groups if g not in heavy), key=lambda g: -len(groups[g]))
+    fillers = [g for g in rest if not g.startswith("@")][:workers]
+    order = heavy[:workers] + fillers + heavy[workers:]
+    order += [g for g in rest if g not in fillers]
+    return [item for g in order for item in groups[g]]
