@@ -422,7 +422,8 @@ def targets(req: Request) -> list[Target] | None:
 
 def implied(req: Request) -> list[tuple[str, Target]]:
     """Further actions AWS authorizes for one request: ssm PutParameter with Tags also needs
-    ssm:AddTagsToResource on the parameter (pepperize/cdk-ssm-parameters-cross-region#442)."""
+    ssm:AddTagsToResource on the parameter (the AWS::SSM::Parameter docs: creating one takes
+    both; pepperize/cdk-ssm-parameters-cross-region#442 shows the refusal)."""
     if req.action == "ssm:PutParameter" and req.params.get("Tags"):
         name = str(req.params.get("Name", ""))
         return [("ssm:AddTagsToResource", Target((parameter_arn(req, name),)))]

