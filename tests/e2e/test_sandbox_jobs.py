@@ -10,6 +10,10 @@ runs 10x (the schedules, the host boot model and the jobs' durations) and idle h
 
 Timings are printed (queue -> start p50/p95, last completion -> pools at their minimum), never
 asserted. Waits poll the emulators' state (an event), with a deadline that only bounds a hang.
+The polls are cheap reads (one HTTP client to the GitHub emulator, boto3 clients made once):
+`runnerfleet jobs` is a full CLI process (about a second of CPU), so it is asked once the
+state is reached, for the assertions, not on every poll (on a loaded machine the polls would
+otherwise take the CPU the sandbox needs).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -82,9 +87,27 @@ def jobs_by_id(project: Project) -> dict[int, dict[str, Any]]:
     return {int(j["id"]): j for j in project.run_json("jobs")["jobs"]}
 
 
-def fleet_instances(project: Project) -> list[str]:
-    ec2 = project.sandbox.client("ec2")
-    found = ec2.describe_instances(
+@dataclass
+class View:
+    """The sandbox's state, read cheaply: clients made once, reused by every poll."""
+
+    github: EmulatorControl
+    ec2: Any
+    asg: Any
+    ssm: Any
+
+    @classmethod
+    def of(cls, project: Project) -> View:
+        box = project.sandbox
+        github = EmulatorControl(box.github_info()["url"])
+        return cls(github, box.client("ec2"), box.client("autoscaling"), box.client("ssm"))
+
+    def completed(self, ids: set[int]) -> bool:
+        return all(self.github.job(i)["status"] == "completed" for i in ids)
+
+
+def fleet_instances(view: View) -> list[str]:
+    found = view.ec2.describe_instances(
         Filters=[
             {"Name": "tag:runnerfleet:fleet", "Values": [NAME]},
             {"Name": "instance-state-name", "Values": ["pending", "running", "shutting-down"]},
@@ -93,28 +116,26 @@ def fleet_instances(project: Project) -> list[str]:
     return [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]]
 
 
-def at_minimum(project: Project) -> bool:
-    groups = project.sandbox.client("autoscaling").describe_auto_scaling_groups()
+def at_minimum(view: View) -> bool:
+    groups = view.asg.describe_auto_scaling_groups()
     mine = [g for g in groups["AutoScalingGroups"] if g["AutoScalingGroupName"].startswith(NAME)]
     return (
         len(mine) == 2
         and all(g["DesiredCapacity"] == g["MinSize"] == 0 and not g["Instances"] for g in mine)
-        and not fleet_instances(project)
+        and not fleet_instances(view)
     )
 
 
-def registration_parameters(project: Project) -> list[str]:
-    ssm = project.sandbox.client("ssm")
-    pages = ssm.get_paginator("get_parameters_by_path").paginate(Path=f"/{NAME}/runners")
+def registration_parameters(view: View) -> list[str]:
+    pages = view.ssm.get_paginator("get_parameters_by_path").paginate(Path=f"/{NAME}/runners")
     return [p["Name"] for page in pages for p in page["Parameters"]]
 
 
-def fleet_runners(project: Project) -> list[str]:
-    github = EmulatorControl(project.sandbox.github_info()["url"])
-    return [r.name for r in github.runners(OWNER) if r.name.startswith(f"{NAME}-")]
+def fleet_runners(view: View) -> list[str]:
+    return [r.name for r in view.github.runners(OWNER) if r.name.startswith(f"{NAME}-")]
 
 
-def run_round(project: Project, label: str) -> dict[int, dict[str, Any]]:
+def run_round(project: Project, view: View, label: str) -> dict[int, dict[str, Any]]:
     """Queue 15+15 matching jobs and 5 that match no pool; wait until the 30 completed and
     the pools are back at their minimum; check nothing is left behind; print timings."""
     small = queue(project, "self-hosted,small", 15)
@@ -122,17 +143,14 @@ def run_round(project: Project, label: str) -> dict[int, dict[str, Any]]:
     stray = queue(project, "self-hosted,gpu", 5)
     ours = set(small) | set(large)
 
-    def all_done() -> bool:
-        jobs = jobs_by_id(project)
-        return all(jobs[i]["status"] == "completed" for i in ours)
-
-    wait_for(f"{label}: 30 jobs completing", all_done, 600, lambda: control_log(project))
+    wait_for(f"{label}: 30 jobs completing", lambda: view.completed(ours), 600,
+             lambda: control_log(project))  # fmt: skip
     done_at = time.time()
-    wait_for(f"{label}: pools back at min 0", lambda: at_minimum(project), 600,
+    wait_for(f"{label}: pools back at min 0", lambda: at_minimum(view), 600,
              lambda: control_log(project))  # fmt: skip
     scaled_in = time.time()
 
-    jobs = jobs_by_id(project)
+    jobs = jobs_by_id(project)  # what `runnerfleet jobs` says, once the state is reached
     for i in stray:  # no pool has their labels: they stay queued and say so
         assert jobs[i]["status"] == "queued", jobs[i]
         assert jobs[i]["pool"] is None
@@ -144,9 +162,9 @@ def run_round(project: Project, label: str) -> dict[int, dict[str, Any]]:
     runners = [jobs[i]["runner"] for i in ours]
     assert all(runners), "a completed job has no runner"
     assert len(set(runners)) == len(runners), "a runner ran two jobs (ephemeral runners run one)"
-    assert fleet_instances(project) == []
-    assert fleet_runners(project) == []
-    assert registration_parameters(project) == []
+    assert fleet_instances(view) == []
+    assert fleet_runners(view) == []
+    assert registration_parameters(view) == []
 
     waits = sorted(jobs[i]["started_at"] - jobs[i]["queued_at"] for i in ours)
     p95 = waits[min(len(waits) - 1, round(0.95 * (len(waits) - 1)))]
@@ -169,12 +187,13 @@ def test_jobs_run_end_to_end_and_survive_lost_and_repeated_webhooks(tmp_path: An
         up = project.run("up", "--json")
         assert up.returncode == 0, up.stderr[-4000:]
 
-        run_round(project, "clean")
+        view = View.of(project)
+        run_round(project, view, "clean")
 
         # 30% of the deliveries lost, 10% delivered twice: the reconcile schedule catches up,
         # the job table and the delivery ids keep one runner per job.
         project.sandbox.set_delivery_faults(drop=0.3, duplicate=0.1, seed=7)
-        run_round(project, "faults")
+        run_round(project, view, "faults")
         status = project.sandbox.runtime_status()
         assert status["deliveries"]["dropped"] > 0 and status["deliveries"]["duplicated"] > 0
     finally:

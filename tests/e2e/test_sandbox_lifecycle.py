@@ -6,6 +6,7 @@ nothing is mocked in-process. Each test is one full fleet life, so they are slow
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -151,6 +152,26 @@ def test_autoscaled_multi_az_fleet_up_down(project: Project) -> None:
     log = (project.root / ".runnerfleet" / "control-plane.log").read_text()
     assert peak > 1, f"desired capacity stayed {peak}; control plane log:\n{log[-3000:]}"
     assert done, f"queued jobs did not complete; control plane log:\n{log[-3000:]}"
+
+    # Issue 9.6: a scale event is the control plane's, and Terraform does not see it. The
+    # group's desired capacity is now above the configured 1 (the extra hosts stay for the
+    # idle grace, 600 s) and the scaler has recorded its cooldown stamps (in the control
+    # plane's table, not as tags on the group): `plan` finds nothing to change. It would
+    # show the group if Terraform managed desired_capacity (no ignore_changes) or if the
+    # stamps were tags on the group again.
+    def desired() -> int:
+        asg = box.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"][0]
+        return int(asg["DesiredCapacity"])
+
+    assert desired() > 1
+    plan = project.run("plan", "--json")
+    assert plan.returncode == 0, (
+        f"plan after a scale event is not clean (exit {plan.returncode}):\n"
+        f"{plan.stdout[-3000:]}{plan.stderr[-3000:]}"
+    )
+    result = json.loads(plan.stdout)
+    assert result["changes"] is False and result["addresses"] == [], result
+    assert desired() > 1, "the plan must have refreshed a desired capacity other than the config's"
 
     down = project.run("down", "--keep-sandbox")
     assert down.returncode == 0, down.stderr[-4000:]
