@@ -6,8 +6,13 @@ nothing is mocked in-process. Each test is one full fleet life, so they are slow
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import sys
 import time
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -39,6 +44,37 @@ min_size = 1
 max_size = 3
 desired_capacity = 1
 """
+
+
+def _module_docs() -> ModuleType:
+    """scripts/module_docs.py (its small HCL reader)."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "module_docs.py"
+    spec = importlib.util.spec_from_file_location("module_docs", path)
+    assert spec and spec.loader, f"cannot load {path}"
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["module_docs"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def asg_ignore_changes(project: Project) -> set[str]:
+    """`lifecycle { ignore_changes }` of aws_autoscaling_group.pool in the runner-fleet
+    module that the sandbox applied, its own HCL only (not the sandbox's *_override.tf: an
+    override replaces the whole `ignore_changes` argument, so the sandbox's restates the
+    module's list, and a plan in the sandbox cannot tell whether the module has it)."""
+    md = _module_docs()
+    module = project.root / ".runnerfleet/work/sandbox/infra/modules/runner-fleet"
+    for tf in sorted(module.glob("*.tf")):
+        if tf.name.endswith("override.tf"):
+            continue
+        for block in md.parse_hcl(tf.read_text(encoding="utf-8")):
+            if block.type == "resource" and block.labels == ["aws_autoscaling_group", "pool"]:
+                for lc in block.blocks:
+                    if lc.type == "lifecycle" and "ignore_changes" in lc.attrs:
+                        return set(
+                            re.findall(r"\w+", md.strip_comments(lc.attrs["ignore_changes"]))
+                        )
+    return set()
 
 
 def leftovers(project: Project, name: str) -> dict[str, list[Any]]:
@@ -156,9 +192,10 @@ def test_autoscaled_multi_az_fleet_up_down(project: Project) -> None:
     # Issue 9.6: a scale event is the control plane's, and Terraform does not see it. The
     # group's desired capacity is now above the configured 1 (the extra hosts stay for the
     # idle grace, 600 s) and the scaler has recorded its cooldown stamps (in the control
-    # plane's table, not as tags on the group): `plan` finds nothing to change. It would
-    # show the group if Terraform managed desired_capacity (no ignore_changes) or if the
-    # stamps were tags on the group again.
+    # plane's table, not as tags on the group): `plan` finds nothing to change (it shows the
+    # group to update when the stamps are tags on it again). That Terraform leaves desired
+    # capacity alone (ignore_changes) is read from the module the sandbox applied: the
+    # sandbox's override file restates that list, so its plan would be clean without it.
     def desired() -> int:
         asg = box.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"][0]
         return int(asg["DesiredCapacity"])
@@ -172,6 +209,11 @@ def test_autoscaled_multi_az_fleet_up_down(project: Project) -> None:
     result = json.loads(plan.stdout)
     assert result["changes"] is False and result["addresses"] == [], result
     assert desired() > 1, "the plan must have refreshed a desired capacity other than the config's"
+    assert "desired_capacity" in asg_ignore_changes(project), (
+        "the runner-fleet module must leave the groups' desired capacity to the control plane "
+        "(lifecycle ignore_changes); the sandbox's override restates it, so its plan is clean "
+        "either way"
+    )
 
     down = project.run("down", "--keep-sandbox")
     assert down.returncode == 0, down.stderr[-4000:]
