@@ -5,11 +5,13 @@ metadata service; AWS_ENDPOINT_URL (boto3's) at another AWS endpoint (the sandbo
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import sys
 import threading
 from types import FrameType
 
+from runnerfleet import __version__
 from runnerfleet.agent.logsafe import configure_stderr, logger
 
 
@@ -25,6 +27,12 @@ def main() -> int:
 
     configure_stderr()
     log = logger()
+    log.info(
+        "runnerfleet-agent %s on Python %s (%s)",
+        __version__,
+        platform.python_version(),
+        sys.prefix,
+    )
     try:
         settings = AgentSettings.from_env(os.environ)
     except SettingsError as exc:

@@ -1,8 +1,11 @@
-"""Simulated runner hosts for the sandbox, where instances never boot.
+"""In-process simulated runner hosts (tests, and the sandbox's deregistration before destroy).
 
-For each running runner instance of the fleet in the AWS emulator, `simulate_hosts` runs the
-REAL agent (`runnerfleet.agent.agent.Agent`) in a thread, with an in-process IMDS that knows
-the instance id and the stand-in runner (`runnerfleet.agent.standin`) in place of the actions
+The sandbox runtime's hosts are not these: they boot as real hosts do, the agent installed
+from the host artifact under Python 3.10 and run as a process (runnerfleet.sandboxrt.hosts and
+runnerfleet.sandboxrt.hostproc). Here, for each running runner instance of the fleet in the
+AWS emulator, `simulate_hosts` runs the REAL agent (`runnerfleet.agent.agent.Agent`) in a
+thread, with an in-process IMDS that knows the instance id and the stand-in runner
+(`runnerfleet.agent.standin`) in place of the actions
 runner binary. The agent reads and deletes its SSM registration, starts the stand-in, and the
 stand-in brings the runner online in the GitHub emulator.
 
