@@ -16,13 +16,33 @@ Action mapping:
   replacement (the reconciler's healing).
   An instance that is already gone or terminating counts as done.
 Each action succeeds or fails on its own; failures are reported, never raised.
+
+Reading hosts at scale: DescribeInstances costs in proportion to the instances it returns
+(about 1.4 ms per instance in botocore alone, 5,000 instances are 5 pages), so an Auto
+Scaling fleet's hosts come from the instance lists DescribeAutoScalingGroups already returns
+(id, lifecycle state, scale-in protection), and EC2's view of an instance (state, launch
+time, tags) is kept per `Fleet` object (a Lambda container keeps it between passes).
+DescribeInstances is asked, by instance id, only for what may have changed:
+- instances not seen before, and every instance on the first call (that call also finds
+  static hosts, which no group lists; they are described again on every pass);
+- instances whose lifecycle state changed since they were described, or that are not
+  settled: settled is `InService` and EC2 `running` with its runner online in GitHub's last
+  runner list (`runners_online`), so a booting host is read every pass until its runner is
+  up (the registrar's `runnerfleet:github-runner-id` tag, the agent's
+  `runnerfleet:agent-state=failed` are seen as before), and a host whose runner went
+  offline is read again from the next GitHub sync on;
+- settled instances described `REFRESH_PASSES` passes ago, at most `REFRESH_BATCH` a pass,
+  so no tag stays stale for more than about an hour of minute passes.
+A fleet without groups (static mode) is described whole on every pass, as before. Warm pool
+instances are not in the group's instance list, so they are not hosts here (they have no
+runner until they leave the warm pool).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -50,6 +70,10 @@ from runnerfleet.vocabulary import (
 log = logging.getLogger(__name__)
 
 PROTECT_BATCH = 50
+DESCRIBE_BATCH = 100  # instance ids per DescribeInstances filter
+REFRESH_PASSES = 60  # a settled instance is described again after this many passes
+REFRESH_BATCH = 100  # ... at most this many a pass
+SETTLED_LIFECYCLE = "InService"
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,8 @@ class GroupInfo:
     last_scale_out_at: float | None = None
     last_scale_in_at: float | None = None
     protected: frozenset[str] = frozenset()
+    # (instance id, Auto Scaling lifecycle state) of the group's instances
+    members: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     def as_group(self) -> Group:
         return Group(self.pool, self.desired, self.last_scale_out_at, self.last_scale_in_at)
@@ -124,12 +150,26 @@ class FleetPort(Protocol):
 
 
 @dataclass
+class _Seen:
+    """EC2's view of one instance as last described, with the group's lifecycle state then."""
+
+    info: HostInfo
+    lifecycle: str | None
+    passes: int  # the pass it was described in
+
+
+@dataclass
 class Fleet:
     """One fleet's groups and instances (see module docstring)."""
 
     name: str
     autoscaling: Any
     ec2: Any
+    _seen: dict[str, _Seen] = field(default_factory=dict, repr=False, compare=False)
+    _static: set[str] = field(default_factory=set, repr=False, compare=False)
+    _online: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _passes: int = field(default=0, repr=False, compare=False)
+    _described_all: bool = field(default=False, repr=False, compare=False)
 
     # ---- reading ---------------------------------------------------------------------
     def groups(self) -> dict[str, GroupInfo]:
@@ -155,35 +195,101 @@ class Fleet:
                         for i in g.get("Instances", [])
                         if i.get("ProtectedFromScaleIn")
                     ),
+                    members=tuple(
+                        (str(i["InstanceId"]), str(i.get("LifecycleState", "")))
+                        for i in g.get("Instances", [])
+                    ),
                 )
         return out
 
     def hosts(self, groups: dict[str, GroupInfo] | None = None) -> list[HostInfo]:
-        """The fleet's runner instances (EC2 tags are the ground truth)."""
+        """The fleet's runner instances (EC2 tags are the ground truth; module docstring)."""
         groups = self.groups() if groups is None else groups
         protected = frozenset().union(*(g.protected for g in groups.values()))
+        if not groups:  # static mode: a few hosts, described whole every pass
+            return sorted((h for h, _ in self._describe(None)), key=lambda h: h.instance.id)
+        self._passes += 1
+        members = {iid: state for g in groups.values() for iid, state in g.members}
+        if not self._described_all:
+            ask: set[str] | None = None  # first call: everything (static hosts too)
+        else:
+            ask = {i for i in members if self._stale(i, members[i])} | set(self._static)
+            settled = sorted(
+                (s.passes, i)
+                for i, s in self._seen.items()
+                if i in members and i not in ask and self._passes - s.passes >= REFRESH_PASSES
+            )
+            ask |= {i for _, i in settled[:REFRESH_BATCH]}
+        if ask is None or ask:
+            described = list(self._describe(None if ask is None else sorted(ask)))
+            if ask is None:
+                self._seen.clear()
+            for iid in ask or ():
+                self._seen.pop(iid, None)  # gone unless described again just now
+            for host, iid in described:
+                self._seen[iid] = _Seen(host, members.get(iid), self._passes)
+            self._static = {i for i, s in self._seen.items() if s.info.asg_name is None}
+            self._described_all = True
+        keep = set(members) | self._static
+        for iid in [i for i in self._seen if i not in keep]:
+            del self._seen[iid]
+        out = []
+        for seen in self._seen.values():
+            inst = seen.info.instance
+            if inst.protected != (inst.id in protected):
+                inst = replace(inst, protected=inst.id in protected)
+                seen.info = replace(seen.info, instance=inst)
+            out.append(seen.info)
+        return sorted(out, key=lambda h: h.instance.id)
+
+    def runners_online(self, names: Collection[str]) -> None:
+        """The runner names GitHub's runner list shows online (busy or idle): their hosts
+        are settled, so a pass need not describe them again (module docstring)."""
+        self._online = frozenset(names)
+
+    def _stale(self, iid: str, lifecycle: str) -> bool:
+        seen = self._seen.get(iid)
+        if seen is None or seen.lifecycle != lifecycle:
+            return True
+        inst = seen.info.instance
+        return not (
+            lifecycle == SETTLED_LIFECYCLE
+            and inst.state == "running"
+            and inst.runner_name in self._online
+        )
+
+    def _describe(self, ids: Sequence[str] | None) -> Iterator[tuple[HostInfo, str]]:
+        """DescribeInstances of the fleet's runner hosts (all, or these ids), as HostInfo
+        (protection is filled in by `hosts`)."""
         filters = [
             {"Name": f"tag:{FLEET_TAG}", "Values": [self.name]},
             {"Name": f"tag:{ROLE_TAG}", "Values": [RUNNER_ROLE]},
             {"Name": "instance-state-name", "Values": list(SEEN_STATES)},
         ]
-        out: list[HostInfo] = []
-        for page in self.ec2.get_paginator("describe_instances").paginate(Filters=filters):
-            for res in page.get("Reservations", []):
-                for inst in res.get("Instances", []):
-                    iid = str(inst["InstanceId"])
-                    tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
-                    name = runner_name_for(tags, iid, self.name)
-                    instance = Instance(
-                        id=iid,
-                        pool=tags.get(POOL_TAG, DEFAULT_POOL),
-                        state=str(inst["State"]["Name"]),
-                        launched_at=inst["LaunchTime"].timestamp(),
-                        protected=iid in protected,
-                        runner_name=name,
-                    )
-                    out.append(HostInfo(instance, tags.get(ASG_NAME_TAG), tags))
-        return sorted(out, key=lambda h: h.instance.id)
+        batches: list[list[dict[str, Any]]] = (
+            [filters]
+            if ids is None
+            else [
+                [{"Name": "instance-id", "Values": chunk}, *filters]
+                for chunk in _chunks(ids, DESCRIBE_BATCH)
+            ]
+        )
+        paginator = self.ec2.get_paginator("describe_instances")
+        for batch in batches:
+            for page in paginator.paginate(Filters=batch):
+                for res in page.get("Reservations", []):
+                    for inst in res.get("Instances", []):
+                        iid = str(inst["InstanceId"])
+                        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                        instance = Instance(
+                            id=iid,
+                            pool=tags.get(POOL_TAG, DEFAULT_POOL),
+                            state=str(inst["State"]["Name"]),
+                            launched_at=inst["LaunchTime"].timestamp(),
+                            protected=False,
+                            runner_name=runner_name_for(tags, iid, self.name),
+                        )
+                        yield HostInfo(instance, tags.get(ASG_NAME_TAG), tags), iid
 
     # ---- acting ----------------------------------------------------------------------
     def execute(
@@ -257,3 +363,8 @@ class Fleet:
         self.ec2.create_tags(
             Resources=[instance_id], Tags=[{"Key": RUNNER_NAME_TAG, "Value": runner_name}]
         )
+        seen = self._seen.get(instance_id)
+        if seen is not None:  # our own write: the cached view follows it
+            tags = {**seen.info.tags, RUNNER_NAME_TAG: runner_name}
+            inst = replace(seen.info.instance, runner_name=runner_name)
+            seen.info = replace(seen.info, instance=inst, tags=tags)

@@ -34,7 +34,11 @@ direction: a host launched since is younger than `boot_timeout` (longer than the
 interval) so it is not judged yet, and a runner that became busy since is protected by the
 scale-in drain (GitHub refuses to delete a busy runner, 422, and the host stays). Discovery
 on a sync lists the jobs only of runs the table knows nothing of (their webhooks were all
-lost); every `deep_sync_every`-th sync lists every active run's jobs. This keeps GitHub
+lost) or of which the table holds no open job (a run GitHub still shows queued or in
+progress whose known jobs all completed holds a job no webhook told of); every
+`deep_sync_every`-th sync also lists the jobs of runs whose oldest open job is older than
+`deep_sync_every` sync intervals (about an hour: a run that outlives its known jobs' usual
+length may hold a lost job beside them; every known run in poll mode). This keeps GitHub
 calls per job near one (the JIT config) on a busy fleet: benchmarks/trace_replay.py.
 
 After acting, the pass refreshes what the webhook path reads from the table: each pool's
@@ -92,7 +96,8 @@ class ReconcilerSettings:
     max_refresh: int = 20
     # GitHub sync (runner list + queue discovery): every pass when 0, else at most once per
     # `github_sync_seconds`; every `deep_sync_every`-th sync also lists the jobs of runs the
-    # table already knows (a run whose webhooks were only partly lost).
+    # table knows with an open job older than that many intervals (a run whose webhooks were
+    # only partly lost; module docstring).
     github_sync_seconds: float = 0.0
     deep_sync_every: int = 12
 
@@ -360,6 +365,9 @@ class Reconciler:
                 for r in self.github.list_runners(self.owner, self.repository)
             ]
             self._synced_at, self._syncs = now, self._syncs + 1
+            online = getattr(self.fleet, "runners_online", None)
+            if online is not None:  # hosts of online runners need no describing (fleet.py)
+                online([r.name for r in self._runners if r.status == "online"])
         runners = list(self._runners)
         params = {
             p.instance_id: (p.last_modified.timestamp() if p.last_modified else None)
@@ -377,12 +385,21 @@ class Reconciler:
         if not isinstance(self.github, QueueDiscovery):
             return []
         repos = [f"{self.owner}/{self.repository}"] if self.repository else None
-        deep = (
-            self.settings.deep_sync_every <= 1 or self._syncs % self.settings.deep_sync_every == 1
+        every = self.settings.deep_sync_every
+        deep = every <= 1 or self._syncs % every == 1
+        period = self.settings.github_sync_seconds * every  # 0 in poll mode: every run
+        oldest: dict[int, float] = {}  # run id -> created_at of its oldest open job
+        for u, _ in self._rows:
+            if u.run_id and u.rank < 2:
+                oldest[u.run_id] = min(oldest.get(u.run_id, u.created_at), u.created_at)
+        now = self._synced_at or self.clock()
+        skip = frozenset(
+            run
+            for run, since in oldest.items()
+            if not deep or (period > 0 and now - since < period)
         )
-        known = frozenset() if deep else frozenset(u.run_id for u, _ in self._rows if u.run_id)
         try:
-            found = self.github.list_queued_jobs(repos, skip_runs=known)
+            found = self.github.list_queued_jobs(repos, skip_runs=skip)
         except Exception as exc:  # discovery must not stop the pass
             log.warning("reconcile: could not list GitHub's queued jobs: %s", exc)
             return []

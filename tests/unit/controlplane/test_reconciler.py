@@ -593,3 +593,32 @@ def test_discovery_skips_runs_the_table_knows_except_on_deep_syncs() -> None:
         rec.run()
     # the 1st and every 3rd sync after it list every run's jobs; the others skip run 41
     assert gh.discovery_skips == [frozenset(), frozenset({41}), frozenset({41}), frozenset()]
+
+
+def test_discovery_lists_runs_whose_known_jobs_cannot_explain_them() -> None:
+    """With a sync interval: a known run with a young open job is skipped even on deep syncs;
+    one whose open job is older than the deep period is listed on deep syncs; one whose known
+    jobs all completed (GitHub still lists it active: it holds a job no webhook told of) is
+    listed on every sync."""
+    gh, clock = CountingGitHub([], {}), [NOW]
+    rec = _syncing(gh, clock, every=300, deep=3)  # run 41: job 5 queued at NOW
+    old = NOW - 3 * 300 - 1
+    rec.jobs.transition(
+        JobUpdate(6, "in_progress", ("self-hosted", "linux"), "acme/app", 42, old, "r"),
+        "default",
+        None,
+        NOW,
+    )
+    done = JobUpdate(7, "completed", ("self-hosted", "linux"), "acme/app", 43, NOW, "r", NOW)
+    rec.jobs.transition(done, "default", None, NOW)
+    for step in range(4):
+        clock[0] = NOW + 300 * step
+        rec.run()
+    # deep syncs (the 1st and 4th) list run 42 (open job older than 3 intervals), and run
+    # 41 once its job is that old too (the 4th); run 43 is listed on every sync
+    assert gh.discovery_skips == [
+        frozenset({41}),
+        frozenset({41, 42}),
+        frozenset({41, 42}),
+        frozenset(),
+    ]
