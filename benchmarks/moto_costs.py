@@ -29,7 +29,7 @@ def item_level_transactions() -> Iterator[None]:
     from moto.dynamodb.models.table import Table
 
     original = models.DynamoDBBackend.transact_write_items
-    real_copy = models.copy
+    real_copy = models.copy  # type: ignore[attr-defined]  # moto's module imports copy; no re-export
 
     class _TablesShared:
         @staticmethod
@@ -49,7 +49,7 @@ def item_level_transactions() -> Iterator[None]:
             hv = DynamoType(key[table.hash_key_attr])
             present = hv in table.items
             saved.append((table, hv, present, real_copy.deepcopy(table.items.get(hv))))
-        models.copy = _TablesShared  # type: ignore[assignment]
+        models.copy = _TablesShared  # type: ignore[attr-defined,assignment]  # patched here
         try:
             return original(self, transact_items)
         except Exception:
@@ -60,7 +60,7 @@ def item_level_transactions() -> Iterator[None]:
                     table.items.pop(hv, None)
             raise
         finally:
-            models.copy = real_copy
+            models.copy = real_copy  # type: ignore[attr-defined]
 
     with mock.patch.object(models.DynamoDBBackend, "transact_write_items", transact):
         yield

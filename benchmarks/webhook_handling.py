@@ -91,7 +91,7 @@ class SdkTimer:
 @contextmanager
 def timed_sdk() -> Iterator[SdkTimer]:
     timer = SdkTimer()
-    original = BaseClient._make_api_call
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]  # private; not in botocore-stubs
 
     def wrapper(self: Any, operation_name: str, api_params: Any) -> Any:
         start, start_cpu = clocks()
@@ -106,7 +106,7 @@ def timed_sdk() -> Iterator[SdkTimer]:
             end, end_cpu = clocks()
             timer.inside += end - start
             timer.inside_cpu += end_cpu - start_cpu
-            timer.op_seconds[op] += end - start
+            timer.op_seconds[op] += end - start  # type: ignore[assignment]  # float sums
 
     with mock.patch.object(BaseClient, "_make_api_call", wrapper):
         yield timer

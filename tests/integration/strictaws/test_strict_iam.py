@@ -5,6 +5,7 @@ trust policy names them."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
@@ -12,6 +13,9 @@ import pytest
 from strict_support import LAMBDA_TRUST, error_of, make_role, policy
 
 from runnerfleet.strictaws import EC2, LAMBDA, StrictAwsError, assume
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 pytestmark = pytest.mark.emulator
 
@@ -251,8 +255,8 @@ def test_transactions_are_authorized_item_by_item(admin: boto3.Session, endpoint
     iam = admin.client("iam", endpoint_url=endpoint)
     arn = make_role(iam, "iam-tx", "dynamodb:PutItem")
     ddb = _as(assume(arn, endpoint=endpoint)).client("dynamodb", endpoint_url=endpoint)
-    put = {"Put": {"TableName": "iam-tx", "Item": {"pk": {"S": "a"}}}}
-    update = {
+    put: TransactWriteItemTypeDef = {"Put": {"TableName": "iam-tx", "Item": {"pk": {"S": "a"}}}}
+    update: TransactWriteItemTypeDef = {
         "Update": {
             "TableName": "iam-tx",
             "Key": {"pk": {"S": "b"}},

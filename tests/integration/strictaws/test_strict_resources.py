@@ -6,13 +6,16 @@ aws:ResourceTag conditions, and a role handed to a service needs iam:PassRole.""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from strict_support import LAMBDA_TRUST, error_of, lambda_zip
 
 from runnerfleet.strictaws import LAMBDA, assume
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import TagSpecificationTypeDef
 
 pytestmark = pytest.mark.emulator
 
@@ -437,7 +440,9 @@ def test_a_host_acts_only_on_itself(admin: boto3.Session, endpoint: str) -> None
 
     ec2_admin = admin.client("ec2", endpoint_url=endpoint)
     image = ec2_admin.describe_images()["Images"][0]["ImageId"]
-    tags = [{"ResourceType": "instance", "Tags": [{"Key": "runnerfleet:fleet", "Value": "self"}]}]
+    tags: list[TagSpecificationTypeDef] = [
+        {"ResourceType": "instance", "Tags": [{"Key": "runnerfleet:fleet", "Value": "self"}]}
+    ]
     me, other = (
         ec2_admin.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=tags)[
             "Instances"

@@ -40,7 +40,7 @@ def _transitions(patched: bool) -> tuple[list[str], list[dict[str, Any]]]:
             (JobUpdate(1, "completed", ("self-hosted",), completed_at=NOW), "d5"),
             (JobUpdate(2, "completed", ("self-hosted",), completed_at=NOW), "d5"),  # dup id
         ]
-        outcomes = []
+        outcomes: list[str] = []
         if patched:
             with item_level_transactions():
                 for update, delivery in steps:
