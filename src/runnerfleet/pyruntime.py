@@ -115,7 +115,8 @@ def default_root() -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` for the block (builders of shared caches take it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -145,7 +146,7 @@ def venv(
     base = root or default_root()
     env = base / f"py{version}-{key}"
     done = env / ".runnerfleet-complete"
-    with _locked(base / f".py{version}-{key}.lock"):
+    with locked(base / f".py{version}-{key}.lock"):
         if done.exists():
             return _bin(env, "python")
         shutil.rmtree(env, ignore_errors=True)

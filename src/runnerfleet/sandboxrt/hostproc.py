@@ -50,7 +50,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
-import fcntl
 import gzip
 import hashlib
 import json
@@ -62,7 +61,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,18 +171,6 @@ def default_venv_root() -> Path:
     return pyruntime.default_root().parent / "agent-venvs"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive flock on `path` (as runnerfleet.pyruntime.venv takes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def agent_venv(
     artifact: Path,
     digest: str,
@@ -200,7 +187,7 @@ def agent_venv(
     base = root or default_venv_root()
     env_dir = base / f"{digest[:16]}-py{AGENT_PYTHON}-{key}"
     done = env_dir / ".runnerfleet-complete"
-    with _locked(base / f".{env_dir.name}.lock"):
+    with pyruntime.locked(base / f".{env_dir.name}.lock"):
         if done.is_file():
             _append(log, f"install-agent: sandbox: reusing {env_dir} (artifact {digest[:16]})")
             return env_dir

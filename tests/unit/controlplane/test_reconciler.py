@@ -394,17 +394,9 @@ class NoParameters:
         return False  # RegistrationStore.delete: False if it was not there
 
 
-def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -> None:
-    fleet = StubFleet([host("i-1", 5000), host("i-2", 5000)])
-    gh = FakeGitHub(
-        runners=[
-            Runner(1, "rf-runner-i-1", "linux", "online", False),
-            Runner(2, "rf-runner-i-2", "linux", "online", False),
-        ],
-        jobs={},
-        busy_on_delete={2},  # took a job after the runner list was read
-    )
-    rec = Reconciler(
+def stub_reconciler(fleet: StubFleet, gh: FakeGitHub) -> Reconciler:
+    """A reconciler over stub EC2/GitHub sides, no cooldown, at NOW."""
+    return Reconciler(
         S,
         [POOL],
         fleet,
@@ -416,6 +408,19 @@ def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -
         ScalerSettings(scale_in_cooldown=0),
         clock=lambda: NOW,
     )
+
+
+def test_scale_in_deregisters_first_and_keeps_a_host_whose_runner_took_a_job() -> None:
+    fleet = StubFleet([host("i-1", 5000), host("i-2", 5000)])
+    gh = FakeGitHub(
+        runners=[
+            Runner(1, "rf-runner-i-1", "linux", "online", False),
+            Runner(2, "rf-runner-i-2", "linux", "online", False),
+        ],
+        jobs={},
+        busy_on_delete={2},  # took a job after the runner list was read
+    )
+    rec = stub_reconciler(fleet, gh)
     plan, outcomes = rec.run()
     assert {a.instance_id for a in plan.actions if isinstance(a, TerminateInstance)} == {
         "i-1",
@@ -434,18 +439,7 @@ def test_a_host_that_leaves_takes_its_runner_even_when_the_runner_list_missed_it
     late = Runner(41, "rf-runner-i-1", "linux", "offline", False)
     fleet = StubFleet([replace(host("i-1", 900), tags={RUNNER_ID_TAG: "41"})])
     gh = FakeGitHub(runners=[], jobs={}, unlisted=[late])  # registered after the list was read
-    rec = Reconciler(
-        S,
-        [POOL],
-        fleet,
-        gh,
-        "acme",
-        None,
-        NoParameters(),
-        MemoryJobTable(),
-        ScalerSettings(scale_in_cooldown=0),
-        clock=lambda: NOW,
-    )
+    rec = stub_reconciler(fleet, gh)
     plan, outcomes = rec.run()
     assert [type(a).__name__ for a in plan.actions] == ["ReplaceInstance"]
     assert all(o.ok for o in outcomes), outcomes
