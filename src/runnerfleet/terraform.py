@@ -77,7 +77,11 @@ class TerraformInterrupted(Exception):
 
 
 def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
-    """In the child before exec: SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG)."""
+    """In the child before exec: SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG), and
+    SIGINT/SIGTERM at their defaults: a CLI started with them ignored (`&` in a script, nohup)
+    would hand that on, and terraform could then not be stopped cleanly by the forwarded signal."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM, 0, 0, 0)
 

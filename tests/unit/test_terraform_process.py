@@ -15,6 +15,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,14 +47,24 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> bool:
     return False
 
 
-def test_sigint_is_forwarded_and_terraform_is_waited_for(tmp_path: Path) -> None:
+def before_int() -> Any:
+    """SIGINT's current handler (left as it is)."""
+    return signal.getsignal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("ignored_by_the_cli", [False, True])
+def test_sigint_is_forwarded_and_terraform_is_waited_for(
+    tmp_path: Path, ignored_by_the_cli: bool
+) -> None:
+    """Also when the CLI was started with SIGINT ignored (`runnerfleet up &` in a script):
+    terraform must not inherit that, or the forwarded signal would do nothing."""
     marker = tmp_path / "stopped-cleanly"
     binary = fake_terraform(
         tmp_path,
         f"""
         trap 'sleep 0.2; echo state written > {marker}; exit 1' INT
         echo ready >&2
-        while true; do sleep 0.05; done
+        for _ in $(seq 600); do sleep 0.05; done  # bounded: a lost signal fails, not hangs
         """,
     )
 
@@ -62,8 +73,12 @@ def test_sigint_is_forwarded_and_terraform_is_waited_for(tmp_path: Path) -> None
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C reaches the CLI
 
     tf = Terraform(tmp_path, binary=binary, on_line=on_line, verbose=True)
-    with pytest.raises(TerraformInterrupted, match="SIGINT") as exc:
-        tf.run(["apply"])
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored_by_the_cli else before_int())
+    try:
+        with pytest.raises(TerraformInterrupted, match="SIGINT") as exc:
+            tf.run(["apply"])
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert exc.value.signum == signal.SIGINT
     assert marker.read_text().strip() == "state written", "terraform was not waited for"
 
