@@ -1,6 +1,11 @@
 """Fixtures for host-bootstrap integration tests: a moto server on loopback (shared; tests keep
 apart by fleet name), a GitHub emulator per test, and the registrar wired to both. Helpers the
-tests import live in hosts_support.py (a conftest is not imported by name)."""
+tests import live in hosts_support.py (a conftest is not imported by name).
+
+`strict_aws` is the sandbox's own AWS emulator instead (`python -m runnerfleet.strictaws`, as
+`runnerfleet up` starts it: moto behind the layer that refuses what AWS refuses, IAM
+enforced; the dummy key is its admin's). A test module that must meet AWS's refusals (the
+lifecycles, the registration tiers) overrides `aws` with it."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from runnerfleet.controlplane.claims import MemoryClaims
 from runnerfleet.controlplane.registrar import Registrar, RegistrarSettings
 from runnerfleet.github.client import GitHubClient, TokenAuth
 from runnerfleet.github.emulator import GitHubEmulator
+from runnerfleet.sandbox import Sandbox
 
 REGION = "us-east-1"
 
@@ -67,6 +73,31 @@ def aws(moto_url: str) -> Callable[[str], Any]:
     def client(service: str) -> Any:
         if service not in made:
             made[service] = session.client(service, endpoint_url=moto_url)  # type: ignore[call-overload]
+        return made[service]
+
+    return client
+
+
+@pytest.fixture(scope="module")
+def strict_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The sandbox's strict AWS emulator process, one per test module."""
+    box = Sandbox(Path(tmp_path_factory.mktemp("strictaws")) / ".runnerfleet", region=REGION)
+    box.start(with_github=False)
+    try:
+        yield box.endpoint
+    finally:
+        box.stop()
+
+
+@pytest.fixture(scope="module")
+def strict_aws(strict_url: str) -> Callable[[str], Any]:
+    """Clients for the strict emulator (the sandbox's admin key), made once per service."""
+    session = _session()
+    made: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in made:
+            made[service] = session.client(service, endpoint_url=strict_url)  # type: ignore[call-overload]
         return made[service]
 
     return client

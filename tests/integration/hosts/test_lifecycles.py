@@ -8,8 +8,11 @@ and the stand-in runner:
 - a static ephemeral host stays after its job and takes a fresh registration for the next;
 - an ASG host whose registration was already spent is replaced (no decrement).
 
-moto accepts the decrement at the minimum; the `aws_refuses_decrement_at_min` hook below
-refuses it with AWS's error code and message, so these tests fail if the agent sends it.
+Every call goes to the sandbox's strict AWS emulator (`strict_aws`, conftest.py), not to bare
+moto: it refuses the decrement at the minimum with AWS's error code and message (moto accepts
+it) and a registration over 4,096 characters in the Standard tier (the registrar writes the
+GitHub emulator's realistic JIT configs), so these tests fail if the agent or the registrar
+sends what AWS refuses.
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from hosts_support import OWNER, REPO, Host, launch_runners, make_asg
 
 from runnerfleet.agent.decisions import State
 from runnerfleet.controlplane.registrar import Registrar
 from runnerfleet.github.emulator import GitHubEmulator
 
-# AWS's answer to a decrement at the group's minimum (TerminateInstanceInAutoScalingGroup).
+# AWS's answer to a decrement at the group's minimum (TerminateInstanceInAutoScalingGroup), as
+# the strict layer gives it (runnerfleet.strictaws, rule 3).
 AT_MIN_MESSAGE = (
     "Currently, desiredSize equals minSize ({min}). Terminating instance without replacement "
     "will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag "
@@ -47,45 +50,47 @@ def _group(autoscaling: Any, name: str) -> dict[str, Any]:
     return group
 
 
+@pytest.fixture(scope="module")
+def aws(strict_aws: Callable[[str], Any]) -> Callable[[str], Any]:
+    """This module's AWS: the sandbox's strict emulator (see the module docstring)."""
+    return strict_aws
+
+
 @pytest.fixture
-def strict_autoscaling(moto_url: str) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
-    """An Auto Scaling client of this test's own that records every termination request and
-    refuses a decrement at the group's minimum as AWS does (and, when `refuse_next` is set,
-    the next decrement whatever the sizes: another host got there first)."""
+def strict_autoscaling(strict_url: str) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
+    """An Auto Scaling client of this test's own, against the strict emulator, that records
+    every termination request. With `another_host_first` set, just before the next decrement
+    the group's minimum is raised to its desired capacity, as when another host took the group
+    to its minimum between this agent's look at the sizes and its request: the strict layer
+    then refuses the decrement as AWS does."""
     client = boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    ).client("autoscaling", endpoint_url=moto_url)
+    ).client("autoscaling", endpoint_url=strict_url)
+    admin = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("autoscaling", endpoint_url=strict_url)
     calls: list[dict[str, Any]] = []
-    refuse_next = {"on": False}
+    another_host_first = {"on": False}
 
     def before(params: dict[str, Any], **_: Any) -> None:
         body = params.get("body", {})
         decrement = str(body.get("ShouldDecrementDesiredCapacity", "")).lower() == "true"
         calls.append({"instance": body.get("InstanceId"), "decrement": decrement})
-        if not decrement:
-            return
-        [inst] = client.describe_auto_scaling_instances(InstanceIds=[body["InstanceId"]])[
-            "AutoScalingInstances"
-        ]
-        group = _group(client, inst["AutoScalingGroupName"])
-        if refuse_next["on"] or group["DesiredCapacity"] <= group["MinSize"]:
-            refuse_next["on"] = False
-            raise ClientError(
-                {
-                    "Error": {
-                        "Code": "ValidationError",
-                        "Message": AT_MIN_MESSAGE.format(min=group["MinSize"]),
-                    }
-                },
-                "TerminateInstanceInAutoScalingGroup",
+        if decrement and another_host_first["on"]:
+            another_host_first["on"] = False
+            [inst] = admin.describe_auto_scaling_instances(InstanceIds=[body["InstanceId"]])[
+                "AutoScalingInstances"
+            ]
+            name = inst["AutoScalingGroupName"]
+            admin.update_auto_scaling_group(
+                AutoScalingGroupName=name, MinSize=_group(admin, name)["DesiredCapacity"]
             )
 
     client.meta.events.register(
         "before-call.autoscaling.TerminateInstanceInAutoScalingGroup", before
     )
-    calls_and_switch: list[dict[str, Any]] = calls
-    client.refuse_next = refuse_next  # type: ignore[attr-defined]
-    yield client, calls_and_switch
+    client.another_host_first = another_host_first  # type: ignore[attr-defined]
+    yield client, calls
 
 
 def _run_one_ephemeral_job(
@@ -118,6 +123,7 @@ def test_asg_host_at_minimum_terminates_without_decrement(
     group, iid = make_asg(aws, fleet, min_size=1, desired=1)
     _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
     assert calls == [{"instance": iid, "decrement": False}]
+    assert "refused" not in agent_logs.text
     assert _instance_state(aws("ec2"), iid) in ("shutting-down", "terminated")
     assert _group(aws("autoscaling"), group)["DesiredCapacity"] == 1  # the group replaces it
 
@@ -148,13 +154,14 @@ def test_refused_decrement_falls_back_to_terminating_without(
 ) -> None:
     client, calls = strict_autoscaling
     _group_name, iid = make_asg(aws, fleet, min_size=0, desired=2)
-    client.refuse_next["on"] = True
+    client.another_host_first["on"] = True
     _run_one_ephemeral_job(emulator, make_registrar, hosts, fleet, iid, client)
     assert calls == [
         {"instance": iid, "decrement": True},
         {"instance": iid, "decrement": False},
     ]
     assert "refused the decrement" in agent_logs.text
+    assert AT_MIN_MESSAGE.format(min=2) in agent_logs.text  # the strict layer's refusal
     assert _instance_state(aws("ec2"), iid) in ("shutting-down", "terminated")
 
 

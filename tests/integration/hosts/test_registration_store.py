@@ -1,6 +1,8 @@
 """Registrations that fit SSM (moto server): Standard tier up to 4,096 bytes, Advanced above
 (GitHub's JIT configs are larger), a clear error above 8,192 that writes nothing, and the
-instance tag the hosts' IAM policy matches against the calling instance."""
+instance tag the hosts' IAM policy matches against the calling instance. Against the sandbox's
+strict emulator (`strict_aws`), which refuses a Standard-tier value over 4,096 characters as
+AWS does (moto stores it)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ from runnerfleet.controlplane.ssm_store import (
     RegistrationTooLarge,
     tier_for,
 )
+
+
+@pytest.fixture(scope="module")
+def aws(strict_aws: Callable[[str], Any]) -> Callable[[str], Any]:
+    return strict_aws
 
 
 def _tier(ssm: Any, name: str) -> str:
