@@ -480,9 +480,15 @@ class GithubConfig(_Model):
 
 
 class MonitoringConfig(_Model):
-    """`[monitoring]`: log retention and where alarms go."""
+    """`[monitoring]`: log retention, where alarms go, and one-minute EC2 metrics.
+
+    `detailed_monitoring`: EC2 detailed (one-minute) monitoring of the runner instances and
+    launch templates; off by default (AWS bills it as 7 custom metrics per instance,
+    $2.10 a month in us-east-1, and `runnerfleet cost` counts it).
+    """
 
     log_retention_days: int = 30
+    detailed_monitoring: bool = False
     alarm_sns_topic_arn: str | None = None
     kms_key_arn: str | None = None
 
@@ -959,6 +965,7 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "log_retention_days": cfg.monitoring.log_retention_days,
         "alarm_sns_topic_arn": cfg.monitoring.alarm_sns_topic_arn,
         "log_kms_key_arn": cfg.monitoring.kms_key_arn,
+        "detailed_monitoring": cfg.monitoring.detailed_monitoring,
         "enable_control_plane": cfg.control_plane.enabled,
         "control_plane_boot_timeout": cfg.control_plane.boot_timeout_seconds,
         "control_plane_idle_grace": cfg.control_plane.idle_grace_seconds,

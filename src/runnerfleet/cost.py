@@ -187,7 +187,6 @@ def shape_from_config(cfg: FleetConfig) -> FleetShape:
             )
             for p in r.pools
         )
-    monitoring: Any = cfg.monitoring
     return FleetShape(
         name=cfg.name,
         region=cfg.aws.region,
@@ -200,7 +199,7 @@ def shape_from_config(cfg: FleetConfig) -> FleetShape:
         volume_gb=r.volume_size,
         volume_iops=r.volume_iops,
         volume_throughput=r.volume_throughput,
-        detailed_monitoring=bool(getattr(monitoring, "detailed", False)),
+        detailed_monitoring=cfg.monitoring.detailed_monitoring,
         control_plane=cfg.control_plane.enabled,
         log_retention_days=cfg.monitoring.log_retention_days,
     )

@@ -92,6 +92,7 @@ auth = "app"                                  # "app" | "pat"; secrets live in S
 [monitoring]
 log_retention_days = 30
 # alarm_sns_topic_arn = "arn:aws:sns:..."
+detailed_monitoring = false                   # one-minute EC2 metrics, $2.10/instance-month
 
 [control_plane]
 enabled = true

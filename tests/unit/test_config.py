@@ -328,3 +328,19 @@ def test_pool_idle_is_a_whole_number_within_max_size_and_reaches_tfvars() -> Non
             validate({"runners": {"pools": [bad]}})
         assert field in [f for f, _ in exc.value.problems], str(exc.value)
         assert hint in str(exc.value), str(exc.value)
+
+
+def test_detailed_monitoring_is_opt_in_from_the_toml_and_reaches_tfvars(tmp_path: Path) -> None:
+    """`[monitoring] detailed_monitoring`: off by default, a strict boolean, and the stack
+    variable of the same name (which runners.tf passes to the runner-fleet module)."""
+    assert to_tfvars(FleetConfig())["detailed_monitoring"] is False
+    path = tmp_path / "runnerfleet.toml"
+    path.write_text("[monitoring]\ndetailed_monitoring = true\n")
+    assert to_tfvars(load(path))["detailed_monitoring"] is True
+    env = {"RUNNERFLEET_MONITORING__DETAILED_MONITORING": "false"}
+    assert to_tfvars(load(path, environ=env))["detailed_monitoring"] is False
+    with pytest.raises(ConfigError) as exc:
+        validate({"monitoring": {"detailed_monitoring": "yes"}})
+    assert "monitoring.detailed_monitoring" in [f for f, _ in exc.value.problems]
+    runners_tf = (Path(__file__).parents[2] / "infra/stacks/ec2-runner/runners.tf").read_text()
+    assert re.search(r"(?m)^\s*detailed_monitoring\s*=\s*var\.detailed_monitoring\s*$", runners_tf)

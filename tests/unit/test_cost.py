@@ -99,6 +99,24 @@ def test_the_issues_73_50_is_the_default_with_detailed_monitoring_before_agent_m
     assert lines["metrics"] - agent_metrics == pytest.approx(7 * 0.30)  # $2.10 per instance
 
 
+def test_detailed_monitoring_from_the_toml_is_priced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[monitoring] detailed_monitoring = true` adds AWS's 7 metrics per always-on instance."""
+    off = json.loads(_run(tmp_path, monkeypatch, "--json").output)
+    toml = "[runners]\ncount = 2\n[monitoring]\ndetailed_monitoring = true\n"
+    on_two = json.loads(_run(tmp_path, monkeypatch, "--json", toml=toml).output)
+    (tmp_path / "runnerfleet.toml").write_text(toml.replace("true", "false"), encoding="utf-8")
+    off_two = json.loads(_run(tmp_path, monkeypatch, "--json").output)
+    p = PRICES["regions"]["us-east-1"]
+    per_instance = p["detailed_monitoring_metrics_per_instance"] * p["custom_metric_month"]
+    assert per_instance == pytest.approx(2.10)
+    extra = on_two["floor_by_resource"]["metrics"] - off_two["floor_by_resource"]["metrics"]
+    assert extra == pytest.approx(2 * per_instance)
+    assert on_two["floor_total"] - off_two["floor_total"] == pytest.approx(2 * per_instance)
+    assert off["floor_by_resource"]["metrics"] == pytest.approx(31 * p["custom_metric_month"])
+
+
 def test_cost_per_job_minute_and_break_even(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -117,6 +117,7 @@ module "runner_fleet" {
 
   log_group_arns              = module.monitoring.log_group_arns
   cloudwatch_config_parameter = module.monitoring.cloudwatch_agent_config_parameter
+  detailed_monitoring         = var.detailed_monitoring
 
   tags = var.tags
 }

@@ -289,6 +289,12 @@ variable "log_kms_key_arn" {
   default     = null
 }
 
+variable "detailed_monitoring" {
+  description = "EC2 detailed (one-minute) monitoring of the runners ([monitoring] detailed_monitoring). Off by default: AWS bills it as 7 custom metrics, $2.10 per instance-month in us-east-1."
+  type        = bool
+  default     = false
+}
+
 variable "enable_control_plane" {
   description = "Deploy the control plane (registrar Lambda, event rules, table)."
   type        = bool

@@ -51,7 +51,9 @@ PLAN_CONFIGS: dict[str, dict[str, Any]] = {
             "mode": "static", "count": 2, "ami_id": PLAN_AMI,
             "s3_bucket_names": ["rfscan-artifacts"],
         },
-        "monitoring": {"log_retention_days": 30},
+        # detailed monitoring on here and off (the default) in autoscaled: the stack must
+        # pass [monitoring] detailed_monitoring to both kinds of runner host
+        "monitoring": {"log_retention_days": 30, "detailed_monitoring": True},
     },
     "autoscaled": {
         "name": "rfscan",
