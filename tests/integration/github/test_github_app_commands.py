@@ -19,6 +19,9 @@ from typer.testing import CliRunner
 
 from runnerfleet.cli import app
 from runnerfleet.commands import github as github_cmd
+from runnerfleet.controlplane.settings import ControlPlaneSettings
+from runnerfleet.controlplane.ssm_store import load_github_auth
+from runnerfleet.github.client import AppAuth, GitHubClient
 from runnerfleet.github.emulator import GitHubEmulator
 from runnerfleet.github.permissions import required_permissions
 
@@ -105,6 +108,14 @@ def test_configure_stores_credentials_after_checking_them(
         "/rfapp/github/webhook-secret": ("SecureString", secret),
     }
     assert len(secret) == 64 and stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    # what the control plane reads (its loader and settings, as the Lambdas run them) is
+    # what configure stored, and it authenticates to GitHub as the installation
+    auth = load_github_auth(ssm=ssm, name="rfapp")
+    assert isinstance(auth, AppAuth) and auth.installation_id == inst
+    with GitHubClient(emulator.url, auth) as client:
+        assert client.list_runners("acme") == []
+    settings = ControlPlaneSettings.from_env({"RUNNERFLEET_NAME": "rfapp"})
+    assert params[settings.webhook_secret_parameter] == ("SecureString", secret)
     assert secret not in result.output and "PRIVATE KEY" not in result.output
     assert WEBHOOK in result.output and "Webhook secret" in result.output
     again = _invoke(
