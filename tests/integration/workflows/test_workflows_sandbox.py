@@ -20,9 +20,11 @@ which action it replaces and what it does instead:
   TERRAFORM_VERSION;
 - aws-actions/configure-aws-credentials: nothing, since the sandbox target signs with the
   sandbox's own key. What the OIDC roles may do is tested separately below: the github-oidc
-  example is applied in the sandbox for this fleet, the plan role is assumed with a web
-  identity token, and Terraform plans the fleet with its credentials under the sandbox's
-  IAM enforcement (runnerfleet.strictaws);
+  example is applied in the sandbox for this fleet, the plan role is assumed as the action
+  assumes it (an unsigned AssumeRoleWithWebIdentity with a GitHub-shaped OIDC token; the
+  trust policies refuse the apply role to a pull request and the plan role to another
+  repository), and Terraform plans the fleet with its credentials alone under the
+  sandbox's IAM enforcement (runnerfleet.strictaws), which refuses it the fleet's secrets;
 - actions/upload-artifact / download-artifact: files copied to and from a folder of
   artifacts by name;
 - actions/github-script: the PR comment and the drift issue are not posted (GitHub API
@@ -40,18 +42,23 @@ the fleet name destroys).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import venv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
+import botocore.config
+import botocore.exceptions
 import pytest
 import wfrun
 
@@ -332,13 +339,18 @@ def test_2_oidc_example_applies_for_this_fleet_and_the_plan_role_plans_it(repo: 
         repo.root / "tf.rc", mirror=discover_mirror(), plugin_cache=repo.root / "tfcache"
     )
     env = {**repo.env, **box.aws_env(), "TF_CLI_CONFIG_FILE": str(cli_config), "TF_INPUT": "0"}
-    # the command docs/operations.md shows, with this fleet's names
-    tf_vars = [
-        "-var", f"name={FLEET}",
-        "-var", f"github_repository={GH_REPO}",
-        "-var", f"state_bucket={FLEET}-tfstate-{SANDBOX_ACCOUNT_ID}",
-        "-var", f"lock_table={FLEET}-tflock",
-    ]  # fmt: skip
+    # the command docs/operations.md shows, with this fleet's names for its placeholders
+    tf_vars = _documented_oidc_apply_vars(
+        {
+            "myfleet": FLEET,
+            "acme/infra": GH_REPO,
+            "123456789012": SANDBOX_ACCOUNT_ID,
+        }
+    )
+    assert {v.split("=", 1)[0] for v in tf_vars[1::2]} == {
+        "name", "lock_table", "github_repository", "state_bucket",
+    }  # fmt: skip
+    assert f"name={FLEET}" in tf_vars and f"lock_table={FLEET}-tflock" in tf_vars
     for args in (["init"], ["apply", "-auto-approve", *tf_vars]):
         proc = subprocess.run(
             ["terraform", *args, "-no-color"], cwd=example, env=env, capture_output=True,
@@ -355,8 +367,23 @@ def test_2_oidc_example_applies_for_this_fleet_and_the_plan_role_plans_it(repo: 
     assert plan_role.endswith(f":role/{FLEET}-github-plan")
     assert outputs["apply_role_arn"]["value"].endswith(f":role/{FLEET}-github-apply")
 
-    # The plan role, assumed as deploy.yml's plan job assumes it (a web identity token).
-    creds = _assume_with_web_identity(box.endpoint, plan_role, "runnerfleet-plan-pr-7")
+    # The plan role, assumed as deploy.yml's plan job assumes it: an unsigned
+    # AssumeRoleWithWebIdentity with the pull request's OIDC token (no AWS key at all).
+    apply_role = outputs["apply_role_arn"]["value"]
+    pr_token = _github_oidc_token(f"repo:{GH_REPO}:pull_request")
+    creds = _assume_with_web_identity(box.endpoint, plan_role, "runnerfleet-plan-pr-7", pr_token)
+    # The trust policies are what decide: a pull request cannot take the apply role, and
+    # another repository's pull request cannot take the plan role.
+    refused = {
+        "apply role, pull request token": (apply_role, pr_token),
+        "plan role, other repository": (
+            plan_role,
+            _github_oidc_token("repo:acme/other:pull_request"),
+        ),
+    }
+    for what, (arn, tok) in refused.items():
+        code = _web_identity_refusal(box.endpoint, arn, tok)
+        assert code == "AccessDenied", f"{what}: {code}"
     role_kw: dict[str, Any] = {
         "endpoint_url": box.endpoint,
         "region_name": "us-east-1",
@@ -370,9 +397,22 @@ def test_2_oidc_example_applies_for_this_fleet_and_the_plan_role_plans_it(repo: 
         .startswith(plan_role.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"))
     )
     # Refresh reads no secret: the plan role's own policy denies the fleet's secret paths,
-    # whatever managed policy is attached. (moto checks actions against resource "*", so the
-    # sandbox cannot refuse a read of one parameter by ARN; reported to strictaws. What AWS
-    # evaluates is asserted here: the deny statement, for this fleet's names.)
+    # whatever managed policy is attached. The sandbox evaluates IAM on each parameter's ARN
+    # (runnerfleet.strictaws), so a read with the role's credentials is refused; the deny
+    # statement itself is checked too, for this fleet's names.
+    admin_ssm = box.client("ssm")
+    secret_names = [
+        p["Name"]
+        for p in admin_ssm.get_parameters_by_path(Path=f"/{FLEET}/github/", Recursive=True)[
+            "Parameters"
+        ]
+    ]
+    assert f"/{FLEET}/github/webhook-secret" in secret_names, secret_names
+    role_ssm = boto3.client("ssm", **role_kw)
+    for name in secret_names:
+        with pytest.raises(botocore.exceptions.ClientError) as denied:
+            role_ssm.get_parameter(Name=name, WithDecryption=True)
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException", name
     iam = box.client("iam")
     doc = iam.get_role_policy(RoleName=f"{FLEET}-github-plan", PolicyName=f"{FLEET}-github-plan")
     deny = next(st for st in doc["PolicyDocument"]["Statement"] if st["Effect"] == "Deny")
@@ -433,38 +473,67 @@ def test_2_oidc_example_applies_for_this_fleet_and_the_plan_role_plans_it(repo: 
         )
 
 
-def _assume_with_web_identity(endpoint: str, role_arn: str, session: str) -> dict[str, str]:
-    """sts:AssumeRoleWithWebIdentity against the sandbox.
+def _documented_oidc_apply_vars(names: dict[str, str]) -> list[str]:
+    """The `-var` arguments of docs/operations.md's `terraform apply` of the github-oidc
+    example, its example names replaced by `names` (every one must occur)."""
+    doc = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = doc.split("## Creating the OIDC roles", 1)[1].split("\n## ", 1)[0]
+    (line,) = [ln for ln in section.splitlines() if ln.startswith("$ terraform apply ")]
+    for example, value in names.items():
+        assert example in line, f"{example!r} not in the documented command: {line}"
+        line = line.replace(example, value)
+    args = line.split()[3:]
+    assert args[0::2] == ["-var"] * (len(args) // 2) and len(args) % 2 == 0, line
+    return args
 
-    AWS takes this call unsigned (botocore sends it so). The sandbox's IAM enforcement
-    (moto's) fails on a request without an Authorization header (HTTP 500, reported to the
-    strictaws helper), so the request is signed here with the sandbox's admin key; the
-    credentials returned are the role's, and everything after runs with them alone."""
 
-    import botocore.auth
-    import botocore.awsrequest
-    import botocore.credentials
-    import httpx
+def _github_oidc_token(subject: str) -> str:
+    """A JWT shaped as GitHub Actions' OIDC token for `subject` (issuer, audience the
+    workflows request through configure-aws-credentials, expiry). Unsigned ("c2ln"): the
+    sandbox has no issuer keys and checks everything but the signature (strictaws)."""
 
-    body = {
-        "Action": "AssumeRoleWithWebIdentity",
-        "Version": "2011-06-15",
-        "RoleArn": role_arn,
-        "RoleSessionName": session,
-        "WebIdentityToken": "github-oidc-token",
+    def b64(doc: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+    claims = {
+        "iss": "https://token.actions.githubusercontent.com",
+        "aud": "sts.amazonaws.com",
+        "sub": subject,
+        "repository": GH_REPO,
+        "exp": int(time.time()) + 3600,
     }
-    req = botocore.awsrequest.AWSRequest(method="POST", url=endpoint + "/", data=body)
-    botocore.auth.SigV4Auth(
-        botocore.credentials.Credentials("testing", "testing"), "sts", "us-east-1"
-    ).add_auth(req)
-    resp = httpx.post(endpoint + "/", data=body, headers=dict(req.headers.items()), timeout=60)
-    assert resp.status_code == 200, resp.text
-    found = {
-        k: re.search(rf"<{k}>([^<]+)</{k}>", resp.text)
-        for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")
-    }
-    assert all(found.values()), resp.text
-    return {k: m.group(1) for k, m in found.items() if m}
+    return f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{b64(claims)}.c2ln"
+
+
+def _unsigned_sts(endpoint: str) -> Any:
+    return boto3.client(
+        "sts", endpoint_url=endpoint, region_name="us-east-1",
+        config=botocore.config.Config(signature_version=botocore.UNSIGNED),
+    )  # fmt: skip
+
+
+def _assume_with_web_identity(
+    endpoint: str, role_arn: str, session: str, token: str
+) -> dict[str, str]:
+    """sts:AssumeRoleWithWebIdentity against the sandbox, unsigned as AWS takes it and as
+    configure-aws-credentials sends it from a GitHub job: the token is the only credential."""
+    answer = _unsigned_sts(endpoint).assume_role_with_web_identity(
+        RoleArn=role_arn, RoleSessionName=session, WebIdentityToken=token
+    )
+    assert answer["SubjectFromWebIdentityToken"] == f"repo:{GH_REPO}:pull_request"
+    creds = answer["Credentials"]
+    return {k: str(creds[k]) for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+
+
+def _web_identity_refusal(endpoint: str, role_arn: str, token: str) -> str:
+    """The error code of an unsigned AssumeRoleWithWebIdentity ("" when it was granted)."""
+    try:
+        _unsigned_sts(endpoint).assume_role_with_web_identity(
+            RoleArn=role_arn, RoleSessionName="refused", WebIdentityToken=token
+        )
+    except botocore.exceptions.ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return ""
 
 
 def test_3_pull_request_plan_then_merge_applies_the_reviewed_plan(repo: Repo) -> None:
