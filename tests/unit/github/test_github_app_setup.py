@@ -20,7 +20,7 @@ from runnerfleet.github.app_setup import (
 from runnerfleet.github.client import AppAuth, GitHubClient
 from runnerfleet.github.emulator import GitHubEmulator
 from runnerfleet.github.errors import AuthError
-from runnerfleet.github.permissions import NOT_ACCESSIBLE, OwnerKind
+from runnerfleet.github.permissions import ENDPOINTS, NOT_ACCESSIBLE, OwnerKind
 
 Workload = Callable[[GitHubClient], object]
 
@@ -83,6 +83,11 @@ def test_manifest_permissions_are_what_the_emulator_requires(
     inst = emulator.add_installation(owner, permissions=perms)
     client = make_client(AppAuth(emulator.app_id, emulator.app_private_key_pem, inst))
     assert _run_all(client, _code_paths(owner, repo, emulator)) == []  # sufficient
+    # the workloads reach every permission-guarded endpoint of the table for this owner
+    # kind, so "each one less breaks a call" below is judged over all of them
+    called = set(client.stats().calls)
+    guarded = {e.key for e in ENDPOINTS if e.permission is not None and kind in e.kinds}
+    assert guarded <= called, sorted(guarded - called)
     for name in perms:  # necessary: each one less breaks a call the code makes
         emulator.set_permissions(owner, {k: v for k, v in perms.items() if k != name})
         fresh = make_client(AppAuth(emulator.app_id, emulator.app_private_key_pem, inst))
