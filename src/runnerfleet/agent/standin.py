@@ -10,7 +10,8 @@ real agent code runs unchanged. It reads its secret the way the real runner does
 - `run`: with a JIT config, connects it; otherwise resumes the session from `.runner`. Writes
   "Listening for Jobs" to `_diag/Runner_*.log`, then polls for jobs, finishes each with
   success (after the job's duration when the sandbox wrote `.sandbox-jobs`), exits 0 after
-  one job when ephemeral. On SIGINT/SIGTERM an ephemeral runner
+  one job when ephemeral. The first _diag line says who it runs as (user, groups, HOME,
+  USER; `identity()`). On SIGINT/SIGTERM an ephemeral runner
   disconnects (offline); a persistent one keeps its session for the next `run`.
 
 Install it in a directory with `install(runner_dir)`, which writes `config.sh` and `run.sh`.
@@ -39,17 +40,40 @@ MAX_CONSECUTIVE_ERRORS = 50
 
 _WRAPPER = """#!/bin/sh
 # runnerfleet stand-in for the actions runner's {script} (simulated host)
-exec "{python}" -m runnerfleet.agent.standin {command} "$@"
+{env}exec "{python}" -m runnerfleet.agent.standin {command} "$@"
 """
 
 
-def install(runner_dir: Path, python: str = sys.executable) -> None:
-    """Write `config.sh` and `run.sh` that run this stand-in."""
+def install(runner_dir: Path, python: str = sys.executable, pythonpath: str | None = None) -> None:
+    """Write `config.sh` and `run.sh` that run this stand-in; `pythonpath` is set for the
+    stand-in alone (the agent that starts it keeps its own imports)."""
     runner_dir.mkdir(parents=True, exist_ok=True)
+    env = f'PYTHONPATH="{pythonpath}" ' if pythonpath else ""
     for script, command in (("config.sh", "config"), ("run.sh", "run")):
         path = runner_dir / script
-        path.write_text(_WRAPPER.format(script=script, python=python, command=command))
+        path.write_text(_WRAPPER.format(script=script, python=python, command=command, env=env))
         path.chmod(0o755)
+
+
+def identity() -> str:
+    """Who this process runs as: user, uid, every group by name, HOME and USER."""
+    import grp
+    import pwd
+
+    def group_name(gid: int) -> str:
+        try:
+            return grp.getgrgid(gid).gr_name
+        except KeyError:
+            return str(gid)
+
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    groups = ",".join(group_name(g) for g in sorted({os.getgid(), *os.getgroups()}))
+    home, env_user = os.environ.get("HOME", ""), os.environ.get("USER", "")
+    return f"user={user} uid={uid} groups={groups} HOME={home} USER={env_user}"
 
 
 def _split_url(url: str) -> tuple[str, str, str | None]:
@@ -159,6 +183,7 @@ def run(argv: list[str]) -> int:
         return 1
     name = session.runner.name
     print(f"run.sh: {name} connected; Listening for Jobs", flush=True)
+    _diag(f"Runner {name}: running as {identity()}")
     _diag(f"Runner {name}: Listening for Jobs")
     errors = 0
     while not stop.is_set():

@@ -8,7 +8,9 @@ installed `runnerfleet-agent-bootstrap-failed` (the host is tagged, the step is 
 
 Python 3.10 comes from runnerfleet.pyruntime.find_python (pyenv); missing, the tests fail and
 say how to install it. The stand-in runner is the actions runner's stand-in (not part of the
-artifact) and runs under the suite's interpreter.
+artifact) and runs under the suite's interpreter (the agent gets no PYTHONPATH: it imports
+only what the artifact installed). As root (CI), the agent also runs the stand-in as the
+`runner` user in the `docker` group, both created as the user data creates them.
 """
 
 from __future__ import annotations
@@ -221,11 +223,21 @@ def imds_for() -> Iterator[Callable[[str], FakeImds]]:
 
 
 def _agent_env(
-    installed: dict[str, Any], host_env: str, moto_url: str, imds: FakeImds, state: Path
+    installed: dict[str, Any],
+    host_env: str,
+    moto_url: str,
+    imds: FakeImds,
+    state: Path,
+    *,
+    runner_dir: Path | None = None,
+    as_runner_user: bool = False,
 ) -> dict[str, str]:
-    runner_dir = state / "actions-runner"
-    standin.install(runner_dir)
-    return {
+    """The unit's environment (host.env) plus the emulators. No PYTHONPATH: the agent imports
+    only what the artifact installed; the stand-in gets the source tree in its own wrapper."""
+    if runner_dir is None:
+        runner_dir = state / "actions-runner"
+        standin.install(runner_dir, pythonpath=str(ROOT / "src"))
+    env = {
         **_host_env(host_env),
         "PATH": os.environ["PATH"],
         "AWS_ENDPOINT_URL": moto_url,
@@ -234,10 +246,11 @@ def _agent_env(
         "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url,
         "RUNNERFLEET_STATE_DIR": str(state),
         "RUNNERFLEET_RUNNER_DIR": str(runner_dir),
-        "RUNNERFLEET_RUNNER_USER": "",  # the runner user is test_runner_user.py's subject
         "RUNNERFLEET_POLL_INTERVAL": "0.2",
-        "PYTHONPATH": str(ROOT / "src"),  # for the stand-in runner only (suite interpreter)
     }
+    if not as_runner_user:
+        env["RUNNERFLEET_RUNNER_USER"] = ""  # the agent's own user (the test's)
+    return env
 
 
 def test_installed_agent_runs_a_full_ephemeral_job(
@@ -335,3 +348,187 @@ def test_failed_step_is_reported_through_the_installed_agent(
     }
     assert tags["runnerfleet:agent-state"] == "failed"
     assert tags["runnerfleet:agent-detail"] == "bootstrap failed at step install-docker"
+
+
+# ---- the runner user, started the way a host starts it ---------------------------------------
+RUNNER, DOCKER = "runner", "docker"
+
+
+def _have(kind: str, name: str) -> bool:
+    return subprocess.run(["getent", kind, name], capture_output=True, check=False).returncode == 0
+
+
+def _member(user: str, group: str) -> bool:
+    return (
+        group
+        in subprocess.run(
+            ["id", "-Gn", user], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+
+
+@pytest.fixture
+def runner_account(artifact: hostartifact.Artifact) -> Iterator[dict[str, str]]:
+    """The `runner` user as the user data's `users:` entry makes it, the `docker` group (the
+    docker-ce package makes it) and the membership install-docker.sh's own `usermod` line
+    gives. What existed before is kept; what this fixture made is removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.fail("this test creates the runner user and docker group: run it as root (CI does)")
+    doc = yaml.safe_load(render_user_data(settings_from_config(
+        name="rfuser", region="us-east-1", runner_version="2.329.0", labels=[], ephemeral=True,
+        app_image="nginxdemos/hello:plain-text", agent_key=artifact.key,
+        agent_sha256=artifact.sha256,
+    )))  # fmt: skip
+    [entry] = [u for u in doc["users"] if isinstance(u, dict) and u["name"] == RUNNER]
+    files = {f["path"]: f["content"] for f in doc["write_files"]}
+    [usermod] = [
+        line.strip()
+        for line in files["/usr/local/lib/runnerfleet/install-docker.sh"].splitlines()
+        if line.strip().startswith("usermod ")
+    ]
+    made_group = not _have("group", DOCKER)
+    made_user = not _have("passwd", RUNNER)
+    was_member = not made_group and not made_user and _member(RUNNER, DOCKER)
+    if made_group:
+        subprocess.run(["groupadd", "--system", DOCKER], check=True, timeout=60)
+    try:
+        if made_user:
+            subprocess.run(
+                ["useradd", "--create-home", "--home-dir", entry["homedir"], "--shell",
+                 entry["shell"], "--comment", entry["gecos"], RUNNER],
+                check=True, timeout=60,
+            )  # fmt: skip
+        try:
+            subprocess.run(usermod.split(), check=True, timeout=60)  # usermod -aG docker runner
+            yield {"home": entry["homedir"] if made_user else "", "usermod": usermod}
+        finally:
+            if made_user:
+                subprocess.run(["userdel", "--remove", RUNNER], check=False, timeout=60)
+            elif not was_member:
+                subprocess.run(["gpasswd", "-d", RUNNER, DOCKER], check=False, timeout=60)
+    finally:
+        if made_group:
+            subprocess.run(["groupdel", DOCKER], check=False, timeout=60)
+
+
+def _standin_site(base: Path) -> tuple[str, str]:
+    """(interpreter, PYTHONPATH) for the stand-in runner that the runner user can use: the
+    suite's interpreter, or a system one of the same version when the suite's lives where
+    another user cannot go (pyenv under /root); runnerfleet's source and the stand-in's
+    third-party closure (httpx and what it requires) copied into a world-readable folder."""
+    import importlib.metadata as md
+    import shutil
+    import sys
+
+    from packaging.requirements import Requirement
+
+    site = base / "site"
+    site.mkdir(parents=True)
+    shutil.copytree(ROOT / "src" / "runnerfleet", site / "runnerfleet")
+    todo, seen = ["httpx"], set()
+    while todo:
+        dist = md.distribution(todo.pop())
+        name = dist.metadata["Name"].lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        for req in map(Requirement, dist.requires or []):
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+        tops = {
+            f.parts[0]
+            for f in dist.files or []
+            if f.parts[0] != ".." and ".dist-info" not in f.parts[0]
+        }
+        for top in tops:
+            src = Path(str(dist.locate_file(top)))
+            dest = site / top
+            if src.is_dir() and not dest.exists():
+                shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
+            elif src.is_file():
+                shutil.copy2(src, dest)
+    for path in [base, *base.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    import pwd
+
+    account = pwd.getpwnam(RUNNER)
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    candidates = [sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"]
+    for exe in candidates:
+        try:
+            probe = subprocess.run(
+                [exe, "-I", "-c", "import ssl"],
+                user=account.pw_uid, group=account.pw_gid, extra_groups=[], capture_output=True,
+                check=False, timeout=60,
+            )  # fmt: skip  # as the agent's launcher switches user
+        except OSError:  # not there, or not executable by the runner user
+            continue
+        if probe.returncode == 0:
+            return exe, str(site)
+    pytest.fail(f"no {version} the runner user can execute (tried {candidates})")
+
+
+def test_installed_agent_runs_the_runner_as_runner_with_docker_and_home(
+    aws: Callable[[str], Any],
+    moto_url: str,
+    emulator: GitHubEmulator,
+    make_registrar: Callable[..., Registrar],
+    installed: dict[str, Any],
+    artifact: hostartifact.Artifact,
+    fleet: str,
+    imds_for: Callable[[str], FakeImds],
+    runner_account: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The installed runnerfleet-agent started as the unit starts it (as root, host.env as its
+    environment, the default runner user): the stand-in runner it starts sees the docker group
+    among its groups, HOME and USER of the runner user, and runs a job."""
+    import pwd
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="rf-runner-"))  # tmp_path's parents are 0700
+    try:
+        base.chmod(0o755)
+        python, path = _standin_site(base / "py")
+        runner_dir = base / "actions-runner"
+        standin.install(runner_dir, python=python, pythonpath=path)
+        account = pwd.getpwnam(RUNNER)
+        os.chown(runner_dir, account.pw_uid, account.pw_gid)  # install-runner.sh's chown
+        _group, iid = make_asg(aws, fleet, min_size=1, desired=1)
+        assert make_registrar(fleet, ephemeral=True).run_once().ok
+        files = _user_data(fleet, artifact, ephemeral=True)
+        env = _agent_env(
+            installed, files["/etc/runnerfleet/host.env"], moto_url, imds_for(iid), tmp_path,
+            runner_dir=runner_dir, as_runner_user=True,
+        )  # fmt: skip
+        assert "RUNNERFLEET_RUNNER_USER" not in env  # the agent's default: runner
+        agent = subprocess.Popen(
+            [str(installed["venv"] / "bin" / "runnerfleet-agent")],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            lines = _Lines(agent.stderr)
+            assert lines.wait_for("state online", timeout=120), "\n".join(lines.lines)
+            job = emulator.enqueue_job(OWNER, REPO, ["self-hosted", "linux"])
+            assert agent.wait(timeout=120) == 0, "\n".join(lines.lines)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait(timeout=30)
+        assert emulator.job(job)["conclusion"] == "success"
+        diag = "\n".join(p.read_text() for p in sorted((runner_dir / "_diag").glob("Runner_*")))
+        [seen] = [
+            line.split("running as ", 1)[1] for line in diag.splitlines() if "running as" in line
+        ]
+        fields = dict(item.split("=", 1) for item in seen.split())
+        assert fields["user"] == RUNNER and fields["uid"] == str(account.pw_uid), seen
+        assert DOCKER in fields["groups"].split(","), seen
+        assert "root" not in fields["groups"].split(","), seen
+        assert fields["HOME"] == account.pw_dir and fields["USER"] == RUNNER, seen
+        if runner_account["home"]:
+            assert fields["HOME"] == runner_account["home"] == "/home/runner"
+        assert (runner_dir / "_diag").stat().st_uid == account.pw_uid  # the runner's files
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
