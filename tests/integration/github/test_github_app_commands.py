@@ -21,6 +21,7 @@ from runnerfleet.cli import app
 from runnerfleet.commands import github as github_cmd
 from runnerfleet.controlplane.settings import ControlPlaneSettings
 from runnerfleet.controlplane.ssm_store import load_github_auth
+from runnerfleet.github.app_setup import PLACEHOLDER_WEBHOOK_URL
 from runnerfleet.github.client import AppAuth, GitHubClient
 from runnerfleet.github.emulator import GitHubEmulator
 from runnerfleet.github.permissions import required_permissions
@@ -85,6 +86,39 @@ def test_app_manifest_prints_exactly_what_the_fleet_needs(project: Path) -> None
     assert "organizations/acme/settings/apps/new" in page.read_text()
     bad = _invoke("github", "app-manifest", "--webhook-url", "http://plain.example")
     assert bad.exit_code == 2 and "https://" in bad.output
+
+
+def test_app_manifest_takes_the_webhook_url_from_the_deployed_stack(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --webhook-url the manifest's webhook is the stack's `webhook_url` output (the
+    deployment is stubbed: its outputs are what `terraform output` gave); before a deploy,
+    the placeholder with the webhook off."""
+    outputs: dict[str, Any] = {"webhook_url": WEBHOOK}
+
+    class Deployed:
+        def outputs(self) -> dict[str, Any]:
+            if not outputs:
+                raise RuntimeError("no state yet")
+            return outputs
+
+    asked: list[bool] = []
+
+    def deployment_for(cfg: Any, project: Path, sandbox: bool | None, **kw: Any) -> Deployed:
+        asked.append(kw.get("start") is False)  # reading outputs never starts a sandbox
+        return Deployed()
+
+    monkeypatch.setattr(github_cmd, "deployment_for", deployment_for)
+    deployed = _invoke("github", "app-manifest", "--json")
+    assert deployed.exit_code == 0, deployed.output
+    assert json.loads(deployed.output)["hook_attributes"] == {"url": WEBHOOK, "active": True}
+    outputs.clear()
+    before = _invoke("github", "app-manifest")
+    assert before.exit_code == 0, before.output
+    assert "no webhook URL yet" in before.output and "no state yet" in before.output
+    hook = json.loads(_invoke("github", "app-manifest", "--json").output)["hook_attributes"]
+    assert hook == {"url": PLACEHOLDER_WEBHOOK_URL, "active": False}
+    assert asked == [True, True, True]
 
 
 def test_configure_stores_credentials_after_checking_them(
