@@ -5,19 +5,41 @@
 # instance. Events the rules could not deliver land in the dead-letter queue.
 
 resource "aws_sqs_queue" "dlq" {
-  name                      = "${var.name}-registrar-dlq"
+  name                      = local.dlq_name
   message_retention_seconds = 1209600
   sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
   kms_master_key_id         = var.kms_key_arn
+  # The policy is an attribute of the queue, not an aws_sqs_queue_policy: the provider waits
+  # for every SQS attribute change to be seen three times 7 s apart, so a separate policy
+  # resource adds a second, sequential wait of about 25 s to every apply and every destroy.
+  policy = data.aws_iam_policy_document.dlq.json
 
   tags = local.tags
+}
+
+# Fleets applied before the policy moved onto the queue have an aws_sqs_queue_policy in
+# state. Forget it rather than destroy it: its destroy clears the queue's Policy attribute,
+# and Terraform runs it after the queue's update, which would leave the queue without one.
+removed {
+  from = aws_sqs_queue_policy.dlq
+
+  lifecycle {
+    destroy = false
+  }
+}
+
+locals {
+  dlq_name = "${var.name}-registrar-dlq"
+  # Built from the name (not aws_sqs_queue.dlq.arn) so that the policy can be part of the
+  # queue's own creation.
+  dlq_arn = "arn:${local.partition}:sqs:${local.region}:${local.account}:${local.dlq_name}"
 }
 
 data "aws_iam_policy_document" "dlq" {
   statement {
     sid       = "EventBridgeDeadLetters"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq.arn]
+    resources = [local.dlq_arn]
 
     principals {
       type        = "Service"
@@ -35,7 +57,7 @@ data "aws_iam_policy_document" "dlq" {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.dlq.arn]
+    resources = [local.dlq_arn]
 
     principals {
       type        = "*"
@@ -48,11 +70,6 @@ data "aws_iam_policy_document" "dlq" {
       values   = ["false"]
     }
   }
-}
-
-resource "aws_sqs_queue_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  policy    = data.aws_iam_policy_document.dlq.json
 }
 
 resource "aws_cloudwatch_log_group" "registrar" {
