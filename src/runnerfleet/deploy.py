@@ -510,9 +510,31 @@ class Deployment:
         return sorted(found, key=lambda i: (i["name"], i["id"]))
 
     def github_runners(self) -> list[dict[str, Any]]:
-        """The fleet's runners as GitHub sees them (sandbox: the GitHub emulator)."""
-        if self.target.sandbox is None:
+        """The fleet's runners as GitHub sees them (sandbox: the GitHub emulator; AWS: with the
+        control plane's credentials from SSM `/<name>/github/*`; when they cannot be read or
+        GitHub refuses, that is reported and the list is empty)."""
+        if self.target.sandbox is not None:
+            sim = importlib.import_module("runnerfleet.agent.simulate")
+            runners: list[dict[str, Any]] = sim.sandbox_list_runners(self.cfg, self.target)
+            return runners
+        from runnerfleet.controlplane.local import plane_for
+        from runnerfleet.github.errors import GitHubError
+
+        try:
+            gh = plane_for(self.cfg, self.target).github
+        except Exception as exc:  # status must still show the rest
+            self.report(f"GitHub runners not listed (no GitHub credentials readable: {exc})")
             return []
-        sim = importlib.import_module("runnerfleet.agent.simulate")
-        runners: list[dict[str, Any]] = sim.sandbox_list_runners(self.cfg, self.target)
-        return runners
+        owner, repo = self.cfg.github.owner, self.cfg.github.repository
+        try:
+            found = [
+                {"id": r.id, "name": r.name, "status": r.status, "busy": r.busy, "labels": r.labels}
+                for r in gh.list_runners(owner, repo)
+                if is_fleet_runner(self.cfg.name, r.name)
+            ]
+        except GitHubError as exc:
+            self.report(f"GitHub runners not listed: {exc}")
+            return []
+        finally:
+            gh.close()
+        return sorted(found, key=lambda r: str(r["name"]))

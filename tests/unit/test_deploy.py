@@ -1,4 +1,5 @@
-"""Deployment pieces that need no terraform: runner deregistration on AWS, plan digests."""
+"""Deployment pieces that need no terraform: runner deregistration and listing on AWS, plan
+digests."""
 
 from __future__ import annotations
 
@@ -62,6 +63,44 @@ def test_down_on_aws_without_credentials_reports_and_continues(
         cfg = FleetConfig(name="alpha")
         assert Deployment(cfg, Target(cfg, tmp_path), lines.append).deregister_runners() == 0
     assert any("not deregistered" in line for line in lines)
+
+
+def test_status_on_aws_lists_this_fleets_github_runners(
+    emulator: GitHubEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`runnerfleet status --aws`: the fleet's runners in GitHub (docs/operations.md), read with
+    the control plane's credentials from SSM, other fleets' runners left out."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setattr(GithubConfig, "api_url", property(lambda self: emulator.url))
+    emulator.add_installation("example-org")
+    gh = GitHubClient(emulator.url, TokenAuth(emulator.pat))
+    for name in ("alpha-runner-02", "alpha-runner-01", "beta-runner-01"):
+        gh.generate_jit_config("example-org", None, name=name, labels=["self-hosted"])
+    lines: list[str] = []
+    with mock_aws():
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name="/alpha/github/token", Value=emulator.pat, Type="SecureString"
+        )
+        cfg = FleetConfig(name="alpha")
+        runners = Deployment(cfg, Target(cfg, tmp_path), lines.append).github_runners()
+    assert [(r["name"], r["status"], r["busy"]) for r in runners] == [
+        ("alpha-runner-01", "offline", False),
+        ("alpha-runner-02", "offline", False),
+    ]
+    assert emulator.pat not in "\n".join(lines)
+
+
+def test_status_on_aws_without_credentials_says_why_no_runners_are_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    lines: list[str] = []
+    with mock_aws():
+        cfg = FleetConfig(name="alpha")
+        assert Deployment(cfg, Target(cfg, tmp_path), lines.append).github_runners() == []
+    assert any("GitHub runners not listed" in line for line in lines)
 
 
 def _plan(changes: list[dict[str, Any]]) -> PlanResult:
