@@ -20,19 +20,30 @@ Each action succeeds or fails on its own; failures are reported, never raised.
 Reading hosts at scale: DescribeInstances costs in proportion to the instances it returns
 (about 1.4 ms per instance in botocore alone, 5,000 instances are 5 pages), so an Auto
 Scaling fleet's hosts come from the instance lists DescribeAutoScalingGroups already returns
-(id, lifecycle state, scale-in protection), and EC2's view of an instance (state, launch
-time, tags) is kept per `Fleet` object (a Lambda container keeps it between passes).
-DescribeInstances is asked, by instance id, only for what may have changed:
-- instances not seen before, and every instance on the first call (that call also finds
-  static hosts, which no group lists; they are described again on every pass);
-- instances whose lifecycle state changed since they were described, or that are not
-  settled: settled is `InService` and EC2 `running` with its runner online in GitHub's last
-  runner list (`runners_online`), so a booting host is read every pass until its runner is
-  up (the registrar's `runnerfleet:github-runner-id` tag, the agent's
+(id, lifecycle state, health, scale-in protection), and EC2's view of an instance (state,
+launch time, tags) is kept per `Fleet` object (a Lambda container keeps it between passes).
+DescribeInstances is asked, by instance id in batches of `DESCRIBE_BATCH`, only for what the
+decisions need and may have changed:
+- a member that is `InService` and `Healthy` with its runner (`<name>-runner-<pool>-<id>`)
+  online in GitHub's last runner list (`runners_online`, given before `hosts` on a sync) is
+  settled without describing it: it is `running` (a runner connected from it), in its
+  group's pool, named so. What is not known then is `None`/absent: its launch time
+  (`Instance.launched_at`) and its tags, so a decision that needs them waits (the boot
+  grace, the scaler's idle time; scale-in of such a host waits until it is described) and
+  none terminates on a guess. Such a host whose runner is idle is described on a later pass
+  (at most `INFERRED_BATCH` a pass), so its idle time becomes known; one whose runner is
+  busy needs nothing more until its runner goes idle, offline or away;
+- other new instances; instances whose lifecycle state or health changed since they were
+  described or settled, or that are not settled: described and settled is `InService`,
+  `Healthy` and EC2 `running` with its runner online, so a booting host is read every pass
+  until its runner is up (the registrar's `runnerfleet:github-runner-id` tag, the agent's
   `runnerfleet:agent-state=failed` are seen as before), and a host whose runner went
   offline is read again from the next GitHub sync on;
-- settled instances described `REFRESH_PASSES` passes ago, at most `REFRESH_BATCH` a pass,
-  so no tag stays stale for more than about an hour of minute passes.
+- static hosts (no group lists them): found on the first call by their pool tag
+  (`runnerfleet:pool=static`, the runner-fleet module's static instances), then described
+  by id on every pass;
+- settled instances described (or settled undescribed) `REFRESH_PASSES` passes ago, at most
+  `REFRESH_BATCH` a pass, so no tag stays stale for more than about an hour of minute passes.
 A fleet without groups (static mode) is described whole on every pass, as before. Warm pool
 instances are not in the group's instance list, so they are not hosts here (they have no
 runner until they leave the warm pool).
@@ -64,6 +75,7 @@ from runnerfleet.vocabulary import (
     RUNNER_NAME_TAG,
     RUNNER_ROLE,
     SEEN_STATES,
+    pool_runner_name,
     runner_name_for,
 )
 
@@ -73,7 +85,10 @@ PROTECT_BATCH = 50
 DESCRIBE_BATCH = 100  # instance ids per DescribeInstances filter
 REFRESH_PASSES = 60  # a settled instance is described again after this many passes
 REFRESH_BATCH = 100  # ... at most this many a pass
+INFERRED_BATCH = 1000  # idle hosts known without describing: described at most this many a pass
 SETTLED_LIFECYCLE = "InService"
+SETTLED_HEALTH = "Healthy"
+STATIC_POOL = "static"  # the runner-fleet module's pool tag on static instances
 
 
 @dataclass(frozen=True)
@@ -88,8 +103,8 @@ class GroupInfo:
     last_scale_out_at: float | None = None
     last_scale_in_at: float | None = None
     protected: frozenset[str] = frozenset()
-    # (instance id, Auto Scaling lifecycle state) of the group's instances
-    members: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    # (instance id, Auto Scaling lifecycle state, health status) of the group's instances
+    members: tuple[tuple[str, str, str], ...] = field(default=(), compare=False, repr=False)
 
     def as_group(self) -> Group:
         return Group(self.pool, self.desired, self.last_scale_out_at, self.last_scale_in_at)
@@ -102,6 +117,8 @@ class HostInfo:
     instance: Instance
     asg_name: str | None
     tags: dict[str, str] = field(default_factory=dict)
+    # False: known from its group and GitHub only (not described yet): no tags, no launch time
+    described: bool = True
 
 
 @dataclass
@@ -151,11 +168,12 @@ class FleetPort(Protocol):
 
 @dataclass
 class _Seen:
-    """EC2's view of one instance as last described, with the group's lifecycle state then."""
+    """EC2's view of one instance as last described (or settled without describing), with
+    the group's (lifecycle state, health) then."""
 
     info: HostInfo
-    lifecycle: str | None
-    passes: int  # the pass it was described in
+    member: tuple[str, str] | None
+    passes: int  # the pass it was described (or settled undescribed) in
 
 
 @dataclass
@@ -168,6 +186,7 @@ class Fleet:
     _seen: dict[str, _Seen] = field(default_factory=dict, repr=False, compare=False)
     _static: set[str] = field(default_factory=set, repr=False, compare=False)
     _online: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _busy: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     _passes: int = field(default=0, repr=False, compare=False)
     _described_all: bool = field(default=False, repr=False, compare=False)
 
@@ -196,7 +215,11 @@ class Fleet:
                         if i.get("ProtectedFromScaleIn")
                     ),
                     members=tuple(
-                        (str(i["InstanceId"]), str(i.get("LifecycleState", "")))
+                        (
+                            str(i["InstanceId"]),
+                            str(i.get("LifecycleState", "")),
+                            str(i.get("HealthStatus", "")),
+                        )
                         for i in g.get("Instances", [])
                     ),
                 )
@@ -209,27 +232,44 @@ class Fleet:
         if not groups:  # static mode: a few hosts, described whole every pass
             return sorted((h for h, _ in self._describe(None)), key=lambda h: h.instance.id)
         self._passes += 1
-        members = {iid: state for g in groups.values() for iid, state in g.members}
-        if not self._described_all:
-            ask: set[str] | None = None  # first call: everything (static hosts too)
-        else:
-            ask = {i for i in members if self._stale(i, members[i])} | set(self._static)
-            settled = sorted(
-                (s.passes, i)
-                for i, s in self._seen.items()
-                if i in members and i not in ask and self._passes - s.passes >= REFRESH_PASSES
-            )
-            ask |= {i for _, i in settled[:REFRESH_BATCH]}
-        if ask is None or ask:
-            described = list(self._describe(None if ask is None else sorted(ask)))
-            if ask is None:
-                self._seen.clear()
-            for iid in ask or ():
-                self._seen.pop(iid, None)  # gone unless described again just now
-            for host, iid in described:
-                self._seen[iid] = _Seen(host, members.get(iid), self._passes)
-            self._static = {i for i, s in self._seen.items() if s.info.asg_name is None}
+        members = {
+            iid: (g, (state, health)) for g in groups.values() for iid, state, health in g.members
+        }
+        ask = set(self._static)
+        settle: list[str] = []  # settled without describing: InService, Healthy, runner online
+        idle: list[tuple[int, str]] = []  # settled undescribed with an idle runner
+        due: list[tuple[int, str]] = []  # settled, up for the rolling refresh
+        for iid, (group, member) in members.items():
+            seen = self._seen.get(iid)
+            if seen is None or seen.member != member or not self._settled(seen):
+                # a described host is described again (its launch time and tags stay known)
+                if (seen is None or not seen.info.described) and self._inferable(
+                    iid, group, member
+                ):
+                    settle.append(iid)
+                else:
+                    ask.add(iid)
+            elif self._passes - seen.passes >= REFRESH_PASSES:
+                due.append((seen.passes, iid))
+            elif not seen.info.described and seen.info.instance.runner_name not in self._busy:
+                idle.append((seen.passes, iid))
+        ask |= {i for _, i in sorted(idle)[:INFERRED_BATCH]}
+        ask |= {i for _, i in sorted(due)[:REFRESH_BATCH]}
+        if not self._described_all:  # first call: the static hosts, which no group lists
+            for host, iid in self._describe(None, pool=STATIC_POOL):
+                if host.asg_name is None:
+                    self._seen[iid] = _Seen(host, None, self._passes)
             self._described_all = True
+        if ask:
+            for iid in ask:
+                self._seen.pop(iid, None)  # gone unless described again just now
+            for host, iid in self._describe(sorted(ask)):
+                at = members.get(iid)
+                self._seen[iid] = _Seen(host, at[1] if at else None, self._passes)
+        self._static = {i for i, s in self._seen.items() if s.info.asg_name is None}
+        for iid in settle:
+            group, member = members[iid]
+            self._seen[iid] = _Seen(self._inferred(iid, group), member, self._passes)
         keep = set(members) | self._static
         for iid in [i for i in self._seen if i not in keep]:
             del self._seen[iid]
@@ -242,30 +282,46 @@ class Fleet:
             out.append(seen.info)
         return sorted(out, key=lambda h: h.instance.id)
 
-    def runners_online(self, names: Collection[str]) -> None:
-        """The runner names GitHub's runner list shows online (busy or idle): their hosts
-        are settled, so a pass need not describe them again (module docstring)."""
+    def runners_online(self, names: Collection[str], busy: Collection[str] = ()) -> None:
+        """The runner names GitHub's runner list shows online (busy or idle), and the busy
+        ones: their hosts are settled, so a pass need not describe them (module docstring).
+        Given before `hosts` on a pass that lists the runners."""
         self._online = frozenset(names)
+        self._busy = frozenset(busy)
 
-    def _stale(self, iid: str, lifecycle: str) -> bool:
-        seen = self._seen.get(iid)
-        if seen is None or seen.lifecycle != lifecycle:
-            return True
+    def _settled(self, seen: _Seen) -> bool:
         inst = seen.info.instance
-        return not (
-            lifecycle == SETTLED_LIFECYCLE
+        return (
+            seen.member == (SETTLED_LIFECYCLE, SETTLED_HEALTH)
             and inst.state == "running"
             and inst.runner_name in self._online
         )
 
-    def _describe(self, ids: Sequence[str] | None) -> Iterator[tuple[HostInfo, str]]:
-        """DescribeInstances of the fleet's runner hosts (all, or these ids), as HostInfo
-        (protection is filled in by `hosts`)."""
+    def _inferable(self, iid: str, group: GroupInfo, member: tuple[str, str]) -> bool:
+        return (
+            member == (SETTLED_LIFECYCLE, SETTLED_HEALTH)
+            and pool_runner_name(self.name, group.pool, iid) in self._online
+        )
+
+    def _inferred(self, iid: str, group: GroupInfo) -> HostInfo:
+        """A settled member not described (module docstring): running, launch time and
+        tags unknown."""
+        name = pool_runner_name(self.name, group.pool, iid)
+        instance = Instance(iid, group.pool, "running", None, False, name)
+        return HostInfo(instance, group.name, {}, described=False)
+
+    def _describe(
+        self, ids: Sequence[str] | None, pool: str | None = None
+    ) -> Iterator[tuple[HostInfo, str]]:
+        """DescribeInstances of the fleet's runner hosts (all, these ids, or this pool's), as
+        HostInfo (protection is filled in by `hosts`)."""
         filters = [
             {"Name": f"tag:{FLEET_TAG}", "Values": [self.name]},
             {"Name": f"tag:{ROLE_TAG}", "Values": [RUNNER_ROLE]},
             {"Name": "instance-state-name", "Values": list(SEEN_STATES)},
         ]
+        if pool is not None:
+            filters.append({"Name": f"tag:{POOL_TAG}", "Values": [pool]})
         batches: list[list[dict[str, Any]]] = (
             [filters]
             if ids is None

@@ -32,7 +32,11 @@ for a fleet that receives no webhooks). Between syncs a pass decides on AWS fact
 table and the runner list of the last sync. That list can only be stale in the safe
 direction: a host launched since is younger than `boot_timeout` (longer than the sync
 interval) so it is not judged yet, and a runner that became busy since is protected by the
-scale-in drain (GitHub refuses to delete a busy runner, 422, and the host stays). Discovery
+scale-in drain (GitHub refuses to delete a busy runner, 422, and the host stays). A sync
+reads the runner list before the hosts, so the fleet need not describe the hosts of online
+runners (fleet.py); a host known that way has no launch time or tags, and what needs them
+waits: it is not judged by boot time, and the scaler does not count it idle until its launch
+time (or its runner's last job) is known. Discovery
 on a sync lists the jobs only of runs the table knows nothing of (their webhooks were all
 lost) or of which the table holds no open job (a run GitHub still shows queued or in
 progress whose known jobs all completed holds a job no webhook told of); every
@@ -208,6 +212,8 @@ def _hosts(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
             continue
         if inst.state not in LIVE_STATES or name in runners or name in busy:
             continue
+        if inst.launched_at is None:
+            continue  # launch time not known (not described yet): no judging on a guess
         age = facts.now - inst.launched_at
         if age < settings.boot_timeout:
             continue  # still booting
@@ -357,17 +363,20 @@ class Reconciler:
             )
             for p, g in self.fleet.groups().items()
         }
-        hosts = self.fleet.hosts(groups)
         sync = self._sync_due(now)
-        if sync:
+        if sync:  # before the hosts: hosts of online runners need no describing (fleet.py)
             self._runners = [
                 RunnerState(r.id, r.name, r.status, r.busy, tuple(r.labels))
                 for r in self.github.list_runners(self.owner, self.repository)
             ]
             self._synced_at, self._syncs = now, self._syncs + 1
             online = getattr(self.fleet, "runners_online", None)
-            if online is not None:  # hosts of online runners need no describing (fleet.py)
-                online([r.name for r in self._runners if r.status == "online"])
+            if online is not None:
+                online(
+                    [r.name for r in self._runners if r.status == "online"],
+                    [r.name for r in self._runners if r.status == "online" and r.busy],
+                )
+        hosts = self.fleet.hosts(groups)
         runners = list(self._runners)
         params = {
             p.instance_id: (p.last_modified.timestamp() if p.last_modified else None)

@@ -150,7 +150,7 @@ class Instance:
     id: str
     pool: str
     state: str  # EC2 state name
-    launched_at: float
+    launched_at: float | None  # None: not known (not described yet; fleet.py): decisions wait
     protected: bool = False
     runner_name: str | None = None
 
@@ -290,7 +290,13 @@ def _deregistered(inst: Instance, facts: _HostFacts) -> bool:
 
 
 def _idle_since(inst: Instance, facts: _HostFacts) -> float:
+    """Since when the host has been idle: its launch or its runner's last job, whichever is
+    later. A host whose launch time is not known is idle since its last job if one is known
+    (it ran on the host, so after the launch), else since an unknown time: +inf, never idle
+    long enough to be scaled in (it waits until it is described)."""
     done = facts.last_completed.get(inst.runner_name or "", float("-inf"))
+    if inst.launched_at is None:
+        return done if done > float("-inf") else float("inf")
     return max(inst.launched_at, done)
 
 

@@ -31,6 +31,7 @@ from runnerfleet.controlplane.scaler import (
     Instance,
     Job,
     Pool,
+    ProtectInstances,
     RunnerState,
     ScalerAction,
     ScalerSettings,
@@ -52,13 +53,17 @@ GROUP = GroupInfo("rf-default", "default", 0, 4, 1)
 
 def host(
     iid: str,
-    age: float,
+    age: float | None,
     state: str = "running",
     asg: str | None = "rf-default",
     name: str | None = None,
 ) -> HostInfo:
+    """A host launched `age` seconds ago (None: launch time not known, not described)."""
+    launched = None if age is None else NOW - age
     return HostInfo(
-        Instance(iid, "default", state, NOW - age, False, name or f"rf-runner-{iid}"), asg
+        Instance(iid, "default", state, launched, False, name or f"rf-runner-{iid}"),
+        asg,
+        described=age is not None,
     )
 
 
@@ -236,6 +241,7 @@ def test_reconcile_pass_against_moto() -> None:
         fleet = Fleet("rf", asg, ec2)
         (broken,) = fleet.hosts()
         launched = broken.instance.launched_at
+        assert launched is not None  # no runner online: described
         store = RegistrationStore(ssm, "/rf/runners")
         store.put("i-0123456789abcdef0", "{}")  # a host that no longer exists
         jobs = MemoryJobTable()
@@ -287,9 +293,79 @@ def test_reconcile_pass_against_moto() -> None:
         # converged: the ASG replaced the broken host; a pass while it boots does nothing
         (fresh,) = [h for h in fleet.hosts() if h.instance.state in ("pending", "running")]
         assert fresh.instance.id != broken.instance.id
-        rec.clock = lambda: fresh.instance.launched_at + 10
+        fresh_launch = fresh.instance.launched_at
+        assert fresh_launch is not None
+        rec.clock = lambda: fresh_launch + 10
         plan2, _ = rec.run(dry_run=True)
         assert plan2.actions == [] and plan2.findings == []
+
+
+def test_first_pass_lists_runners_before_the_hosts_and_waits_for_unknown_facts() -> None:
+    """A new process (a cold Lambda container): GitHub's runner list is read before the
+    hosts, so hosts of online runners are not described (fleet.py); the decisions that need
+    what is then unknown (an idle host's launch time) wait a pass instead of guessing."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        asg = boto3.client("autoscaling", region_name="us-east-1")
+        lt = ec2.create_launch_template(
+            LaunchTemplateName="rf-runner", LaunchTemplateData={"ImageId": "ami-12c6146b"}
+        )["LaunchTemplate"]
+        tags = {"runnerfleet:fleet": "rf", "runnerfleet:role": "runner"}
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="rf-default",
+            MinSize=0,
+            MaxSize=4,
+            DesiredCapacity=3,
+            LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"},
+            AvailabilityZones=["us-east-1a"],
+            Tags=[
+                {"Key": k, "Value": v, "PropagateAtLaunch": True}
+                for k, v in {**tags, "runnerfleet:pool": "default"}.items()
+            ],
+        )
+        (g,) = asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+        busy, idle, lost = sorted(str(i["InstanceId"]) for i in g["Instances"])
+        (launch,) = {
+            i["LaunchTime"].timestamp()
+            for r in ec2.describe_instances()["Reservations"]
+            for i in r["Instances"]
+        }
+        asked: list[list[str]] = []
+
+        def count(params: dict[str, Any], **_: Any) -> None:
+            ids = params.get("Filters", [{}])[0].get("Values", [])
+            asked.append(sorted(ids) if params["Filters"][0]["Name"] == "instance-id" else [])
+
+        ec2.meta.events.register("before-parameter-build.ec2.DescribeInstances", count)
+        gh = FakeGitHub(
+            runners=[
+                Runner(1, f"rf-runner-default-{busy}", "linux", "online", True),
+                Runner(2, f"rf-runner-default-{idle}", "linux", "online", False),
+            ],
+            jobs={},
+        )
+        rec = Reconciler(
+            settings=ReconcilerSettings("rf", boot_timeout=600),
+            pools=[POOL],
+            fleet=Fleet("rf", asg, ec2),
+            github=gh,
+            owner="acme",
+            repository=None,
+            registrations=RegistrationStore(boto3.client("ssm", "us-east-1"), "/rf/runners"),
+            jobs=MemoryJobTable(),
+            scaler_settings=ScalerSettings(scale_in_cooldown=0),
+            clock=lambda: launch + 3 * 3600,
+        )
+        plan, _ = rec.run(dry_run=True)
+        assert asked == [[], [lost]]  # the static-host lookup; only the host with no runner
+        assert set(plan.actions) == {
+            ReplaceInstance("default", lost, decrement=False),
+            ProtectInstances("default", (busy,), True),
+        }  # the idle host's idle time is not known yet: not scaled in
+        asked.clear()
+        plan, _ = rec.run(dry_run=True)
+        assert asked == [sorted([idle, lost])]  # now it is described
+        assert TerminateInstance("default", idle) in plan.actions
 
 
 # ---- property: the never-delete rules hold for any world ---------------------------------
@@ -300,7 +376,7 @@ def worlds(draw: st.DrawFn) -> Facts:
     hosts = [
         host(
             f"i-{i}",
-            draw(st.integers(0, 5000)),
+            draw(st.one_of(st.integers(0, 5000), st.none())),
             draw(st.sampled_from(states)),
             draw(st.sampled_from(["rf-default", None])),
         )
@@ -341,8 +417,13 @@ def test_never_deletes_busy_runners_or_touches_booting_hosts(f: Facts) -> None:
         h.instance.runner_name
         for h in f.hosts
         if h.instance.state in ("pending", "running", "stopped")
+        and h.instance.launched_at is not None
         and NOW - h.instance.launched_at < S.boot_timeout
     }
+    # a host whose launch time is not known is never judged on a guess: not replaced, and
+    # scaled in only for what is known (its runner's last job ended long enough ago)
+    unknown = {h.instance.id for h in f.hosts if h.instance.launched_at is None}
+    ran = {j.runner_name for j in f.jobs if j.status == "completed"}
     live_names = {
         h.instance.runner_name
         for h in f.hosts
@@ -354,6 +435,8 @@ def test_never_deletes_busy_runners_or_touches_booting_hosts(f: Facts) -> None:
             assert a.runner_name not in busy and a.runner_name not in live_names
         if isinstance(a, ReplaceInstance | TerminateInstance):
             inst = hosts[a.instance_id]
+            if inst.id in unknown:
+                assert isinstance(a, TerminateInstance) and inst.runner_name in ran
             assert inst.runner_name not in busy
             assert inst.runner_name not in booting or isinstance(a, TerminateInstance)
         if isinstance(a, DeleteParameter) and a.instance_id in hosts:
