@@ -6,6 +6,8 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from unittest import mock
 
 import httpx
 import jwt
@@ -16,6 +18,8 @@ from runnerfleet.github import emulator_runner
 from runnerfleet.github.auth import AppAuth, TokenAuth, app_jwt
 from runnerfleet.github.client import API_VERSION, GitHubClient
 from runnerfleet.github.emulator import GitHubEmulator
+from runnerfleet.github.emulator.rest import RestApi
+from runnerfleet.github.emulator.state import RunnerRec
 from runnerfleet.github.errors import AuthError, NotFoundError, OwnerKindError
 
 TOKEN_PATH = "POST /app/installations/{installation_id}/access_tokens"
@@ -210,10 +214,19 @@ def test_pagination_over_250_runners(
     with emulator.world.lock:
         for i in range(260):
             emulator.world.create_runner("acme", None, f"r-{i:03d}", ["linux"], ephemeral=True)
-    runners = client.list_runners("acme")
+    made: list[int] = []
+    body = RestApi.runner_body
+
+    def counted(self: RestApi, rec: RunnerRec) -> dict[str, Any]:
+        made.append(rec.id)
+        return body(self, rec)
+
+    with mock.patch.object(RestApi, "runner_body", counted):
+        runners = client.list_runners("acme")
     assert len(runners) == 260
     assert len({r.id for r in runners}) == 260
     assert emulator.call_counts()["GET /orgs/{org}/actions/runners"] == 3  # 100 + 100 + 60
+    assert sorted(made) == sorted(r.id for r in runners)  # each page renders its own only
     assert client.list_runners("acme") == runners  # again: three 304s, pages from the cache
     assert [s for _, _, s in emulator.request_log[-3:]] == [304, 304, 304]
 

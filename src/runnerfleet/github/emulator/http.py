@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,9 +40,29 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     # Paginated replies: the server slices `items` by per_page/page and adds Link headers.
-    items: list[Any] | None = None
+    items: Sequence[Any] | None = None
     items_key: str | None = None  # None: the page is a bare JSON array
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Bodies(Sequence[Any], Generic[T]):
+    """The bodies of `records`, each made when it is read: a paginated reply renders only
+    its page's (GitHub does not build 5,000 runner bodies to answer a page of 100)."""
+
+    def __init__(self, records: Sequence[T], body: Callable[[T], Any]) -> None:
+        self._records, self._body = records, body
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._body(r) for r in self._records[index]]
+        return self._body(self._records[index])
 
 
 Handler = Callable[[Request], Reply]

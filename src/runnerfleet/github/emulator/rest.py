@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runnerfleet.github.emulator import bodies
-from runnerfleet.github.emulator.http import HttpError, Reply, Request, Route
+from runnerfleet.github.emulator.http import Bodies, HttpError, Reply, Request, Route
 from runnerfleet.github.emulator.state import (
     DEFAULT_GROUP_ID,
     DEFAULT_GROUP_NAME,
@@ -245,7 +245,7 @@ class RestApi:
         recs = self.world.runners_in(owner, repo)
         if "name" in req.query:
             recs = [r for r in recs if r.name == req.query["name"]]
-        return Reply(200, items=[self.runner_body(r) for r in recs], items_key="runners")
+        return Reply(200, items=Bodies(recs, self.runner_body), items_key="runners")
 
     def _runner(self, req: Request) -> RunnerRec:
         owner, repo = self._scope(req)

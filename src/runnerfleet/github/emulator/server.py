@@ -447,7 +447,8 @@ class GitHubEmulator:
                 raise HttpError(exc.status, exc.message) from exc
             finally:
                 self._drain_events()
-        status, out_headers, payload = self._render(reply, path, query)
+            # under the lock: a paginated reply's bodies are made as its page is rendered
+            status, out_headers, payload = self._render(reply, path, query)
         if status == 200 and method == "GET":
             etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
             out_headers["etag"] = etag
