@@ -9,11 +9,15 @@ online, `--busy` of them running a job. The runners are written straight into th
 state (registering 5,000 runners through the API would only time the emulator). The job
 table is empty, no registration parameters are left.
 
-Then two passes, each timed (wall and this thread's CPU) with GitHub's calls counted (those
-that count against the rate limit, and the 304 answers to conditional requests apart):
+Then three passes, each timed (wall and this thread's CPU) with GitHub's calls counted (those
+that count against the rate limit, and the 304 answers to conditional requests apart) and
+AWS calls by operation:
 1. the first pass the control plane makes in this process (cold caches: installation
-   token, ETags); it protects the busy hosts from scale-in;
-2. a second pass with nothing changed in between.
+   token, ETags, the fleet's view of EC2); it protects the busy hosts from scale-in. Hosts
+   of online runners are known from their groups and the runner list, not described;
+2. a second pass with nothing changed in between: it describes the hosts whose runners are
+   idle (their launch time, for the scaler's idle time; runnerfleet.controlplane.fleet);
+3. a third pass with nothing changed (the steady state).
 
     python3 benchmarks/reconcile_scale.py [--sizes 1000,5000] [--busy 0.8] [--profile]
         [--moto-as-is]
@@ -87,6 +91,7 @@ def populate(w: World, n: int, busy: float, seed: int) -> int:
 def one_pass(w: World, profile: bool, label: str) -> dict[str, Any]:
     w.github.reset_stats()
     aws_before = w.aws_calls.total
+    ops_before = dict(w.aws_calls.by_op)
     prof = cProfile.Profile() if profile else None
     http = w.github._http
     real_request = http.request
@@ -123,6 +128,11 @@ def one_pass(w: World, profile: bool, label: str) -> dict[str, Any]:
         "github_calls_by_endpoint": dict(sorted(stats.calls.items())),
         "github_not_modified_by_endpoint": dict(sorted(stats.not_modified.items())),
         "aws_calls": w.aws_calls.total - aws_before,
+        "aws_calls_by_operation": {
+            op: n - ops_before.get(op, 0)
+            for op, n in sorted(w.aws_calls.by_op.items())
+            if n - ops_before.get(op, 0)
+        },
         "inside_aws_sdk_seconds": round(sdk.inside, 2),
         "inside_aws_sdk_seconds_by_operation": {
             op: round(v, 2) for op, v in sorted(sdk.op_seconds.items())
@@ -159,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
             setup_seconds = time.perf_counter() - setup
             first = one_pass(w, args.profile, f"{size} first")
             second = one_pass(w, args.profile, f"{size} second")
-        passes = (first, second)
+            third = one_pass(w, args.profile, f"{size} third")
+        passes = (first, second, third)
         results.append(
             {
                 "runners": size,
@@ -167,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 "busy_share": args.busy,
                 "first_pass": first,
                 "second_pass_nothing_changed": second,
+                "third_pass_nothing_changed": third,
                 "setup_seconds": round(setup_seconds, 1),
                 "world_wall_seconds": round(time.perf_counter() - wall, 1),
                 "target_met": all(

@@ -46,3 +46,10 @@ def test_unchanged_reconcile_pass_costs_no_counted_github_call(
     assert second["github_calls"] == 0
     assert second["github_not_modified_by_endpoint"]["GET /orgs/{org}/actions/runners"] == 2
     assert second["actions"] == {}
+    # hosts of online runners are not described on the first pass (runnerfleet.controlplane
+    # .fleet): the static-host lookup only; the idle ones (20%) on the second, none after
+    assert first["aws_calls_by_operation"]["ec2:DescribeInstances"] == 1
+    assert second["aws_calls_by_operation"]["ec2:DescribeInstances"] == 1
+    third = r["third_pass_nothing_changed"]
+    assert "ec2:DescribeInstances" not in third["aws_calls_by_operation"]
+    assert third["github_calls"] == 0 and third["actions"] == {}
