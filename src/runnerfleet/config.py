@@ -429,6 +429,7 @@ class GithubConfig(_Model):
     owner: str = Field(default="example-org", description="organization or user")
     repository: str | None = Field(default=None, description="repo name for repo-level runners")
     auth: Literal["app", "pat"] = "app"
+    # The defaults of `runnerfleet github configure --app-id/--installation-id` (the flags win).
     app_id: str | int | None = None
     installation_id: int | None = None
     runner_group: str = "Default"
@@ -449,6 +450,16 @@ class GithubConfig(_Model):
         if not re.fullmatch(r"[0-9]{1,20}|Iv[0-9a-zA-Z.]{1,40}", text):
             raise ValueError(f"{text!r} is not a GitHub App id (a number) or client id (Iv...)")
         return text
+
+    @field_validator("installation_id")
+    @classmethod
+    def _installation_id(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(
+                f"{v} is not an installation id (the positive number at the end of the "
+                "installation page's URL)"
+            )
+        return v
 
     @field_validator("repository")
     @classmethod

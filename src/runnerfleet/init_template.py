@@ -86,8 +86,8 @@ url = "https://github.com"                    # or your GitHub Enterprise Server
 owner = {q(a.owner)}
 {repo_line}
 auth = "app"                                  # "app" | "pat"; secrets live in SSM, never here
-# app_id = "123456"
-# installation_id = 1234567
+# app_id = "123456"                           # the defaults of `runnerfleet github configure`
+# installation_id = 1234567                   #   --app-id / --installation-id (flags win)
 
 [monitoring]
 log_retention_days = 30

@@ -6,7 +6,8 @@
 - `github app-manifest` prints the GitHub App manifest for the configured owner kind and,
   with `--html`, writes the page whose button registers the App on GitHub (the one browser
   step of GitHub's manifest flow).
-- `github configure` checks the App id, installation id and private key against GitHub
+- `github configure` checks the App id, installation id (flags, else `[github] app_id` and
+  `installation_id` of runnerfleet.toml) and private key against GitHub
   (exit 2 naming a missing permission, event or wrong account; nothing is written then),
   generates a webhook secret, stores all four in SSM under `/<name>/github/`, and says what
   to paste where. Secrets are never printed: the webhook secret goes to a 0600 file.
@@ -218,7 +219,8 @@ def app_manifest_cmd(
         "new App (pick a unique name) and [b]Create GitHub App[/] registers it. Then, on the "
         "App's page: note the App ID, [b]Generate a private key[/] (a .pem downloads), and "
         f"[b]Install App[/] on {gh.owner}; the number at the end of the installation's URL "
-        "is the installation id. Finish with:\n"
+        "is the installation id. Finish with (or set [github] app_id and installation_id in "
+        "runnerfleet.toml and leave out those two flags):\n"
         "  runnerfleet github configure --app-id APP_ID --installation-id INSTALLATION_ID "
         "--private-key-file KEY.pem"
     )
@@ -227,13 +229,23 @@ def app_manifest_cmd(
 @github_app.command("configure")
 @handle_errors
 def configure_cmd(
-    app_id: Annotated[str, typer.Option("--app-id", help="The App ID (App settings).")],
-    installation_id: Annotated[
-        int, typer.Option("--installation-id", help="From the installation's URL.", min=1)
-    ],
     private_key_file: Annotated[
         Path, typer.Option("--private-key-file", help="The .pem GitHub generated for the App.")
     ],
+    app_id_opt: Annotated[
+        str | None,
+        typer.Option(
+            "--app-id", help="The App ID (App settings). Default: [github] app_id in the config."
+        ),
+    ] = None,
+    installation_id_opt: Annotated[
+        int | None,
+        typer.Option(
+            "--installation-id",
+            help="From the installation's URL. Default: [github] installation_id in the config.",
+            min=1,
+        ),
+    ] = None,
     webhook_secret_file: Annotated[
         Path,
         typer.Option(
@@ -256,6 +268,7 @@ def configure_cmd(
     from runnerfleet.github.client import AppAuth, GitHubClient, GitHubError
 
     cfg, project = load_config(config)
+    app_id, installation_id = _app_ids(cfg, app_id_opt, installation_id_opt)
     try:
         pem = private_key_file.read_text(encoding="utf-8")
     except OSError as exc:
@@ -332,6 +345,26 @@ def configure_cmd(
             f"[yellow]note:[/] {token} (a personal access token) also exists; delete it "
             f"so the App is the only credential: aws ssm delete-parameter --name {token}"
         )
+
+
+def _app_ids(cfg: Any, app_id: str | None, installation_id: int | None) -> tuple[str, int]:
+    """The App id and installation id: the flags, else `[github] app_id`/`installation_id`
+    of runnerfleet.toml (validated there); exit 2 naming both ways when neither gives one."""
+    gh = cfg.github
+    app = app_id if app_id is not None else gh.app_id
+    inst = installation_id if installation_id is not None else gh.installation_id
+    missing = []
+    if app is None or not str(app).strip():
+        missing.append("the App ID: pass --app-id ID or set [github] app_id in runnerfleet.toml")
+    if inst is None:
+        missing.append(
+            "the installation id: pass --installation-id N or set [github] installation_id "
+            "in runnerfleet.toml"
+        )
+    if missing:
+        fail("github configure needs " + "; and ".join(missing), EXIT_CONFIG)
+    assert app is not None and inst is not None
+    return str(app), int(inst)
 
 
 def _parameter_exists(ssm: Any, name: str) -> bool:

@@ -200,3 +200,41 @@ def test_configure_refuses_bad_credentials(
     )  # fmt: skip
     assert wrong_app.exit_code == 2 and "do not match" in wrong_app.output
     assert _params(ssm) == {}
+
+
+def test_configure_takes_the_app_and_installation_ids_from_the_config(
+    ssm: Any, emulator: GitHubEmulator, project: Path
+) -> None:
+    """`[github] app_id` / `installation_id` are the defaults of --app-id / --installation-id;
+    a flag overrides its setting; with neither, exit 2 naming both ways."""
+    inst = emulator.add_installation("acme")
+    key = project / "app.pem"
+    key.write_text(emulator.app_private_key_pem)
+    toml = project / "runnerfleet.toml"
+    neither = _invoke("github", "configure", "--private-key-file", str(key))
+    assert neither.exit_code == 2, neither.output
+    text = " ".join(neither.output.split())
+    assert "pass --app-id ID or set [github] app_id in runnerfleet.toml" in text
+    assert "pass --installation-id N or set [github] installation_id" in text
+    assert _params(ssm) == {}
+    toml.write_text(
+        f'name = "rfapp"\n\n[github]\nowner = "acme"\napp_id = "{emulator.app_id}"\n'
+        f"installation_id = {inst}\n"
+    )
+    from_config = _invoke("github", "configure", "--private-key-file", str(key), "--json")
+    assert from_config.exit_code == 0, from_config.output
+    params = _params(ssm)
+    assert params["/rfapp/github/app-id"] == ("String", emulator.app_id)
+    assert params["/rfapp/github/installation-id"] == ("String", str(inst))
+    # the flag wins over the config: a wrong flag is what GitHub is asked about
+    flag = _invoke(
+        "github", "configure", "--installation-id", "999999", "--private-key-file", str(key)
+    )
+    assert flag.exit_code == 2 and "no installation 999999" in flag.output
+    toml.write_text(f'name = "rfapp"\n\n[github]\nowner = "acme"\napp_id = "{emulator.app_id}"\n')
+    half = _invoke("github", "configure", "--private-key-file", str(key))
+    assert half.exit_code == 2 and "installation_id" in half.output
+    assert "--app-id" not in " ".join(half.output.split()).split("needs", 1)[1]
+    toml.write_text('name = "rfapp"\n\n[github]\nowner = "acme"\ninstallation_id = 0\n')
+    bad = _invoke("github", "configure", "--private-key-file", str(key))
+    assert bad.exit_code == 2 and "github.installation_id" in bad.output, bad.output
