@@ -12,15 +12,10 @@ thousands of items (`--moto-as-is` on them turns these off to show the differenc
   DescribeInstances, for each tag filter and again to serialise its tags) scans the tags of
   every resource in the region through a regex: DescribeInstances over n instances costs
   O(n^2). Here it reads the resource's own tags, in the same shape.
-- `instance_id_filter_first()`: DescribeInstances with an `instance-id` filter evaluates
-  every filter on every instance moto holds (AWS looks the ids up): 100 ids out of 5,000
-  cost as much as describing all 5,000. Here the reservations are first narrowed to those
-  holding one of the ids, then moto's own filtering runs on them: the same answer.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -92,34 +87,10 @@ def per_resource_tags() -> Iterator[None]:
 
 
 @contextmanager
-def instance_id_filter_first() -> Iterator[None]:
-    from moto.ec2.models.instances import InstanceBackend
-    from moto.ec2.utils import filter_reservations
-
-    original = InstanceBackend.all_reservations
-
-    def all_reservations(self: Any, filters: Any = None) -> Any:
-        ids = (filters or {}).get("instance-id")
-        if not ids:
-            return original(self, filters)
-        wanted = set(ids)
-        held = [
-            copy.copy(r)
-            for r in self.reservations.copy().values()
-            if any(i.id in wanted for i in r.instances)
-        ]
-        return filter_reservations(held, filters)
-
-    with mock.patch.object(InstanceBackend, "all_reservations", all_reservations):
-        yield
-
-
-@contextmanager
 def per_item_costs(enabled: bool = True) -> Iterator[None]:
-    """All three patches (nothing when `enabled` is False)."""
+    """Both patches (nothing when `enabled` is False)."""
     with ExitStack() as stack:
         if enabled:
             stack.enter_context(item_level_transactions())
             stack.enter_context(per_resource_tags())
-            stack.enter_context(instance_id_filter_first())
         yield

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
 
-from moto_costs import instance_id_filter_first, item_level_transactions, per_resource_tags
+from moto_costs import item_level_transactions, per_resource_tags
 
 from runnerfleet.controlplane.job_table import DynamoJobTable, JobUpdate, create_table
 
@@ -107,52 +107,3 @@ def test_per_resource_tags_answer_as_moto_does() -> None:
     moto, got = _describe()
     assert len(got) == 3
     assert got == moto
-
-
-def test_instance_id_filter_first_answers_as_moto_does() -> None:
-    """Ids of two reservations, one of them filtered out by a tag, one id unknown, and
-    terminated instances: the same instances, tags and reservations."""
-    with mock_aws():
-        ec2 = _client("ec2")
-        ids: list[str] = []
-        for pool in ("a", "b", "c"):
-            made = ec2.run_instances(
-                ImageId="ami-12c6146b",
-                MinCount=3,
-                MaxCount=3,
-                TagSpecifications=[
-                    {
-                        "ResourceType": "instance",
-                        "Tags": [
-                            {"Key": "runnerfleet:fleet", "Value": "f"},
-                            {"Key": "runnerfleet:pool", "Value": pool},
-                        ],
-                    }
-                ],
-            )
-            ids += [str(i["InstanceId"]) for i in made["Instances"]]
-        ec2.terminate_instances(InstanceIds=[ids[1]])
-        asked = [ids[0], ids[1], ids[3], ids[4], ids[6], "i-0000000000000000f"]
-        filters = [
-            {"Name": "instance-id", "Values": asked},
-            {"Name": "tag:runnerfleet:pool", "Values": ["a", "b"]},
-            {"Name": "instance-state-name", "Values": ["pending", "running"]},
-        ]
-
-        def run() -> list[tuple[str, list[tuple[str, str]]]]:
-            res = ec2.describe_instances(Filters=filters)["Reservations"]
-            return sorted(
-                (
-                    f"{r['ReservationId']}/{i['InstanceId']}",
-                    sorted((t["Key"], t["Value"]) for t in i.get("Tags", [])),
-                )
-                for r in res
-                for i in r["Instances"]
-            )
-
-        moto = run()
-        with instance_id_filter_first():
-            got = run()
-        assert len(got) == 3  # ids[0], ids[3], ids[4]
-        assert got == moto
-        assert run() == moto  # moto's state untouched
