@@ -9,18 +9,20 @@ online, `--busy` of them running a job. The runners are written straight into th
 state (registering 5,000 runners through the API would only time the emulator). The job
 table is empty, no registration parameters are left.
 
-Then three passes, each timed (wall and this thread's CPU) with GitHub's calls counted (those
-that count against the rate limit, and the 304 answers to conditional requests apart) and
-AWS calls by operation:
+Then `--passes` passes (default 4), each timed (wall and this thread's CPU) with GitHub's
+calls counted (those that count against the rate limit, and the 304 answers to conditional
+requests apart) and AWS calls by operation:
 1. the first pass the control plane makes in this process (cold caches: installation
    token, ETags, the fleet's view of EC2); it protects the busy hosts from scale-in. Hosts
    of online runners are known from their groups and the runner list, not described;
 2. a second pass with nothing changed in between: it describes the hosts whose runners are
-   idle (their launch time, for the scaler's idle time; runnerfleet.controlplane.fleet);
-3. a third pass with nothing changed (the steady state).
+   idle (their launch time, for the scaler's idle time), at most 500 a pass
+   (`fleet.INFERRED_BATCH`; runnerfleet.controlplane.fleet);
+3. later passes with nothing changed (`later_passes_nothing_changed`): the rest of the idle
+   hosts, then the steady state.
 
-    python3 benchmarks/reconcile_scale.py [--sizes 1000,5000] [--busy 0.8] [--profile]
-        [--moto-as-is]
+    python3 benchmarks/reconcile_scale.py [--sizes 1000,5000] [--busy 0.8] [--passes 4]
+        [--profile] [--moto-as-is]
 
 moto's EC2 tag lookups are made per resource (benchmarks/moto_costs.py; `--moto-as-is` keeps
 moto's O(n^2) DescribeInstances). Each pass reports the time inside botocore (moto
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="1000,5000", help="runners (= instances) per world")
     ap.add_argument("--busy", type=float, default=0.8, help="share of runners running a job")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--passes", type=int, default=4, help="passes per world (at least 2)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument(
         "--moto-as-is",
@@ -169,8 +172,9 @@ def main(argv: list[str] | None = None) -> None:
             setup_seconds = time.perf_counter() - setup
             first = one_pass(w, args.profile, f"{size} first")
             second = one_pass(w, args.profile, f"{size} second")
-            third = one_pass(w, args.profile, f"{size} third")
-        passes = (first, second, third)
+            later = [one_pass(w, args.profile, f"{size} pass {n}") for n in
+                     range(3, max(2, args.passes) + 1)]  # fmt: skip
+        passes = (first, second, *later)
         results.append(
             {
                 "runners": size,
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
                 "busy_share": args.busy,
                 "first_pass": first,
                 "second_pass_nothing_changed": second,
-                "third_pass_nothing_changed": third,
+                "later_passes_nothing_changed": later,
                 "setup_seconds": round(setup_seconds, 1),
                 "world_wall_seconds": round(time.perf_counter() - wall, 1),
                 "target_met": all(
