@@ -36,14 +36,25 @@ scale-in drain (GitHub refuses to delete a busy runner, 422, and the host stays)
 reads the runner list before the hosts, so the fleet need not describe the hosts of online
 runners (fleet.py); a host known that way has no launch time or tags, and what needs them
 waits: it is not judged by boot time, and the scaler does not count it idle until its launch
-time (or its runner's last job) is known. Discovery
-on a sync lists the jobs only of runs the table knows nothing of (their webhooks were all
-lost) or of which the table holds no open job (a run GitHub still shows queued or in
-progress whose known jobs all completed holds a job no webhook told of); every
-`deep_sync_every`-th sync also lists the jobs of runs whose oldest open job is older than
-`deep_sync_every` sync intervals (about an hour: a run that outlives its known jobs' usual
-length may hold a lost job beside them; every known run in poll mode). This keeps GitHub
-calls per job near one (the JIT config) on a busy fleet: benchmarks/trace_replay.py.
+time (or its runner's last job) is known. Runners are deleted as offline leftovers only
+on a sync pass, from the list just read: one offline in an older list may have run its job
+and left GitHub since (GitHub removes an ephemeral runner after its job), and asking to
+delete it again would cost a 404.
+
+Discovery on a sync lists the repositories' queued runs; their runs in progress only on
+every `deep_sync_every`-th sync (about hourly), in poll mode, or while webhooks are being
+lost (a pass recorded a job from GitHub's queue, or found a job further along on GitHub
+than in the table, within the last `deep_sync_every` sync intervals). A run in progress
+holds a queued job no webhook told of only if that job's `queued` delivery was lost; a lone
+loss like that waits for the next deep sync, but lost deliveries seldom come alone, and the
+first one found turns the listing on for every sync. Of the runs listed, it lists the jobs
+only of runs the table knows nothing of (their webhooks were all lost) or of which the
+table holds no open job (a run GitHub still shows queued or in progress whose known jobs
+all completed holds a job no webhook told of); a deep sync also lists the jobs of runs
+whose oldest open job is older than `deep_sync_every` sync intervals (a run that outlives
+its known jobs' usual length may hold a lost job beside them; every known run in poll
+mode). This keeps GitHub calls per job near one (the JIT config) on a busy fleet:
+benchmarks/trace_replay.py.
 
 After acting, the pass refreshes what the webhook path reads from the table: each pool's
 cached group (name, bounds, desired), its cooldown stamps, and its counters recomputed from
@@ -99,9 +110,9 @@ class ReconcilerSettings:
     queue_timeout: float = 300.0
     max_refresh: int = 20
     # GitHub sync (runner list + queue discovery): every pass when 0, else at most once per
-    # `github_sync_seconds`; every `deep_sync_every`-th sync also lists the jobs of runs the
-    # table knows with an open job older than that many intervals (a run whose webhooks were
-    # only partly lost; module docstring).
+    # `github_sync_seconds`; every `deep_sync_every`-th sync also lists the runs in progress
+    # (else listed only while webhooks are being lost) and the jobs of runs the table knows
+    # with an open job older than that many intervals (module docstring).
     github_sync_seconds: float = 0.0
     deep_sync_every: int = 12
 
@@ -116,6 +127,9 @@ class Facts:
     groups: Mapping[str, GroupInfo]
     now: float
     github_queued: Sequence[Job] = ()  # GitHub's own queue (None asked: empty)
+    # the runner list was read in this pass (a sync); a runner of an older list may have
+    # left GitHub since (an ephemeral runner that ran its job), so none is deleted from it
+    runners_fresh: bool = True
 
     def unknown_queued(self) -> list[Job]:
         """Jobs GitHub has queued that the table has no record of (lost webhooks)."""
@@ -233,6 +247,8 @@ def _hosts(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
 
 
 def _runners(facts: Facts, settings: ReconcilerSettings, plan: Plan) -> None:
+    if not facts.runners_fresh:
+        return  # only a list read in this pass says a runner is still there and offline
     present = {h.instance.runner_name for h in facts.hosts if h.instance.state in PRESENT_STATES}
     busy = _busy_names(facts)
     for runner in facts.runners:
@@ -347,6 +363,7 @@ class Reconciler:
     _runners: list[RunnerState] = field(default_factory=list, repr=False)
     _synced_at: float | None = field(default=None, repr=False)
     _syncs: int = field(default=0, repr=False)
+    _lost_seen_at: float | None = field(default=None, repr=False)  # a lost webhook's evidence
 
     def _sync_due(self, now: float) -> bool:
         last, every = self._synced_at, self.settings.github_sync_seconds
@@ -386,7 +403,14 @@ class Reconciler:
         pools = scaler.with_group_bounds(self.pools, bounds)  # the ASG's bounds are current
         self._discovered = {}
         queued = self._github_queue(pools) if sync else []
-        return Facts(pools, hosts, runners, params, jobs_of(self._rows), groups, now, queued)
+        jobs = jobs_of(self._rows)
+        return Facts(pools, hosts, runners, params, jobs, groups, now, queued, sync)
+
+    def _lost_webhooks_lately(self, now: float) -> bool:
+        """A pass found a webhook lost (a job recorded from GitHub's queue, or a job GitHub
+        reported further along than the table) within the last deep period."""
+        period = self.settings.github_sync_seconds * self.settings.deep_sync_every
+        return self._lost_seen_at is not None and now - self._lost_seen_at < period
 
     def _github_queue(self, pools: Sequence[Pool]) -> list[Job]:
         """GitHub's queued jobs for this fleet's pools (when the client can list them)."""
@@ -407,8 +431,15 @@ class Reconciler:
             for run, since in oldest.items()
             if not deep or (period > 0 and now - since < period)
         )
+        # Runs in progress are listed on deep syncs, in poll mode, and while webhooks are
+        # being lost (module docstring); a queued run is listed on every sync.
+        statuses = (
+            ("queued", "in_progress")
+            if deep or period <= 0 or self._lost_webhooks_lately(now)
+            else ("queued",)
+        )
         try:
-            found = self.github.list_queued_jobs(repos, skip_runs=skip)
+            found = self.github.list_queued_jobs(repos, run_statuses=statuses, skip_runs=skip)
         except Exception as exc:  # discovery must not stop the pass
             log.warning("reconcile: could not list GitHub's queued jobs: %s", exc)
             return []
@@ -534,6 +565,7 @@ class Reconciler:
         if isinstance(action, DeleteRunner):
             from runnerfleet.github.errors import NotFoundError
 
+            self._runners = [r for r in self._runners if r.id != action.runner_id]
             try:
                 self.github.delete_runner(self.owner, self.repository, action.runner_id)
             except NotFoundError:
@@ -547,6 +579,7 @@ class Reconciler:
             pool = scaler.match_pool(found.labels, facts.pools)
             self.jobs.transition(found, pool.name if pool else "", None, facts.now)
             self._rows.append((found, pool.name if pool else ""))
+            self._lost_seen_at = facts.now
             return f"job {action.job_id} queued on GitHub without a webhook: recorded"
         owner, _, repo = action.repository.partition("/")
         job = self.github.get_job(owner, repo, action.job_id)
@@ -554,4 +587,6 @@ class Reconciler:
         pool = scaler.match_pool(update.labels, facts.pools)
         result = self.jobs.transition(update, pool.name if pool else "", None, facts.now)
         changed = result.outcome == "recorded"
+        if changed:  # GitHub is further along than every webhook the table received
+            self._lost_seen_at = facts.now
         return f"job {action.job_id} is {update.status}" + ("" if changed else " (unchanged)")

@@ -16,7 +16,9 @@ SpecViolation. Production never sets it.
 Behaviour:
 - `X-GitHub-Api-Version: 2022-11-28` on every call; a timeout on every call.
 - App auth: JWT (iat -60 s, exp +9 min) for app endpoints; installation tokens cached per
-  installation until one minute before they expire; installation found from org/user/repo.
+  installation until one minute before they expire; installation found from org/user/repo,
+  once per client (a repository of an organization already looked up uses its installation:
+  an App has one installation per account).
 - Rate limits: primary (waits for `x-ratelimit-reset`, also pre-emptively once the last
   response said 0 remain), secondary (403/429 with `retry-after`, else backoff from 60 s);
   5xx/network errors: exponential backoff; at most `max_retries` retries, with jitter.
@@ -285,6 +287,10 @@ class GitHubClient:
         with self._lock:
             if key in self._installations:
                 return self._installations[key]
+            if repo and owner in self._installations:
+                # an App has one installation per account: the organization's, already
+                # looked up, is its repositories' too (saves GET /repos/.../installation)
+                return self._installations[owner]
         if repo:
             body = self._call("GET", f"/repos/{owner}/{repo}/installation", auth="jwt").json()
         else:

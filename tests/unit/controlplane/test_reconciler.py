@@ -615,10 +615,17 @@ class CountingGitHub(FakeGitHub):
 
     listed: int = 0
     discovery_skips: list[frozenset[int]] = field(default_factory=list)
+    run_statuses: list[tuple[str, ...]] = field(default_factory=list)
+    queue: list[WorkflowJob] = field(default_factory=list)  # GitHub's queued jobs
+    delete_attempts: list[int] = field(default_factory=list)
 
     def list_runners(self, owner: str, repo: str | None = None) -> list[Runner]:
         self.listed += 1
         return super().list_runners(owner, repo)
+
+    def delete_runner(self, owner: str, repo: str | None, runner_id: int) -> None:
+        self.delete_attempts.append(runner_id)  # a 404 counts against the rate limit too
+        super().delete_runner(owner, repo, runner_id)
 
     def list_queued_jobs(
         self,
@@ -628,7 +635,8 @@ class CountingGitHub(FakeGitHub):
         skip_runs: Any = (),
     ) -> list[WorkflowJob]:
         self.discovery_skips.append(frozenset(skip_runs))
-        return []
+        self.run_statuses.append(tuple(run_statuses))
+        return list(self.queue)
 
 
 def _syncing(gh: CountingGitHub, clock: list[float], every: float, deep: int = 3) -> Reconciler:
@@ -699,3 +707,53 @@ def test_discovery_lists_runs_whose_known_jobs_cannot_explain_them() -> None:
         frozenset({41, 42}),
         frozenset(),
     ]
+
+
+def test_runs_in_progress_are_listed_on_deep_syncs_and_while_webhooks_are_lost() -> None:
+    """A sync lists queued runs; runs in progress on the deep syncs (the 1st and every 3rd
+    after it), and on every sync within the deep period after a pass found a lost webhook
+    (a job GitHub had queued that the table did not know)."""
+    gh, clock = CountingGitHub([], {}), [NOW]
+    rec = _syncing(gh, clock, every=300, deep=3)
+    both, queued = ("queued", "in_progress"), ("queued",)
+    for step in range(4):
+        clock[0] = NOW + 300 * step
+        rec.run()
+    assert gh.run_statuses == [both, queued, queued, both]
+    at = datetime.fromtimestamp(NOW, UTC)
+    labels = ["self-hosted", "linux", "x64"]
+    lost = WorkflowJob(9, 44, "queued", None, labels, None, None, at, None, None, 1, "acme/app")
+    gh.queue = [lost]
+    clock[0] = NOW + 300 * 4
+    _, outcomes = rec.run()  # a non-deep sync: queued runs only, where the lost job is
+    assert [o.action for o in outcomes if isinstance(o.action, RecordJob)]
+    gh.queue = []
+    for step in range(5, 5 + 4):
+        clock[0] = NOW + 300 * step
+        rec.run()
+    # listed on the syncs less than 3 intervals after the loss (the 6th; the 7th is deep
+    # anyway), then queued runs only again
+    assert gh.run_statuses[4:] == [queued, both, both, queued, queued]
+
+
+def test_offline_runners_are_deleted_from_a_fresh_list_only_and_once() -> None:
+    """Between syncs the cached runner list is not acted on: a runner offline there whose
+    host is gone now may have run its job and left GitHub (a delete would be a counted 404);
+    one offline in a fresh list is deleted once."""
+    gh, clock = CountingGitHub([Runner(7, "rf-runner-i-9", "linux", "offline", False)], {}), [NOW]
+    booting = Runner(8, "rf-runner-i-8", "linux", "offline", False)
+    gh.runners.append(booting)
+    rec = _syncing(gh, clock, every=300)
+    fleet = StubFleet([host("i-8", 20, state="pending")])
+    rec.fleet = fleet
+    rec.run()  # a sync: runner 7 has no host (deleted), runner 8's host is booting
+    assert gh.listed == 1 and gh.delete_attempts == [7]
+    gh.runners = []  # runner 8 ran its job; GitHub removed it and the host terminated
+    fleet.hosts_ = []
+    for step in range(1, 5):  # passes a minute apart, no sync
+        clock[0] = NOW + 60 * step
+        rec.run()
+    assert gh.listed == 1 and gh.delete_attempts == [7]
+    clock[0] = NOW + 300
+    rec.run()  # the next sync: nothing left to delete
+    assert gh.listed == 2 and gh.delete_attempts == [7]

@@ -66,6 +66,19 @@ def test_installation_found_for_repo_and_user(
     assert "GET /repos/{owner}/{repo}/installation" in emulator.call_counts()
 
 
+def test_one_installation_lookup_for_an_organization_and_its_repositories(
+    client: GitHubClient, emulator: GitHubEmulator
+) -> None:
+    client.list_runners("acme")
+    client.list_runners("acme", "app")
+    client.list_workflow_runs("acme", "app", "queued")
+    client.list_runners("acme", "lib")
+    counts = emulator.call_counts()
+    assert counts["GET /orgs/{org}/installation"] == 1
+    assert "GET /repos/{owner}/{repo}/installation" not in counts
+    assert counts[TOKEN_PATH] == 1
+
+
 def test_client_id_as_issuer(make_client: MakeClient, emulator: GitHubEmulator) -> None:
     client = make_client(AppAuth(emulator.client_id, emulator.app_private_key_pem))
     assert client.list_runners("acme") == []
