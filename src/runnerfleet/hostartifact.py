@@ -9,7 +9,8 @@ Hosts never `pip install` anything by name from a public index. `runnerfleet up`
   `runnerfleet-agent`, holding only the agent's import closure (`AGENT_MODULES`: the agent
   package without the sandbox-only stand-in/simulator and the CLI-side renderer, plus
   `runnerfleet.redaction`), with the console scripts `runnerfleet-agent` (the service) and
-  `runnerfleet-agent-bootstrap-failed` (bootstrap.sh's failure report);
+  `runnerfleet-agent-bootstrap-failed` (bootstrap.sh's failure report) and
+  `runnerfleet-agent-warm-launch` (a warm-pool launch's heartbeats and CONTINUE);
 - `wheels/*.whl`: the pinned third-party wheels it needs (boto3 and its dependencies,
   `REQUIREMENTS`), fetched by `pip download --only-binary=:all:` for CPython 3.10 on
   manylinux x86_64 and aarch64 (Ubuntu 22.04 hosts). Neither moto nor the CLI's libraries.
@@ -47,6 +48,7 @@ PLATFORMS = ("manylinux2014_x86_64", "manylinux2014_aarch64")
 ENTRY_POINTS = (
     "runnerfleet-agent = runnerfleet.agent.__main__:main",
     "runnerfleet-agent-bootstrap-failed = runnerfleet.agent.failure:main",
+    "runnerfleet-agent-warm-launch = runnerfleet.agent.launched:main",
 )
 KEY_PREFIX = "agent/"
 
@@ -62,6 +64,7 @@ AGENT_MODULES = (
     "agent/failure.py",
     "agent/health.py",
     "agent/imds.py",
+    "agent/launched.py",
     "agent/launcher.py",
     "agent/logsafe.py",
     "agent/registration.py",

@@ -183,14 +183,16 @@ data "aws_iam_policy_document" "runner" {
   }
 
   # Leaving the group after a job (TerminateInstanceInAutoScalingGroup, decrementing only
-  # above the minimum) and reporting a failed bootstrap (ABANDON the launch lifecycle action,
-  # or mark the instance Unhealthy). These act on the group: AWS has no condition key naming
+  # above the minimum), reporting a failed bootstrap (ABANDON the launch lifecycle action,
+  # or mark the instance Unhealthy) and, launching into the warm pool, heartbeating the launch
+  # action while it boots and completing it with CONTINUE when the bootstrap is done. These act on the group: AWS has no condition key naming
   # the instance of such a request, so they are limited to the fleet's own groups.
   statement {
     sid = "FleetAutoScalingGroups"
     actions = [
       "autoscaling:TerminateInstanceInAutoScalingGroup",
       "autoscaling:CompleteLifecycleAction",
+      "autoscaling:RecordLifecycleActionHeartbeat",
       "autoscaling:SetInstanceHealth",
     ]
     resources = ["arn:${local.partition}:autoscaling:*:${local.account}:autoScalingGroup:*:autoScalingGroupName/${var.name}-*"]

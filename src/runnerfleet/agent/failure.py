@@ -4,7 +4,8 @@
 once the agent is installed; before that (the agent's own install failed) it only logs, and
 the reconciler finds the host by its missing runner after the boot timeout.
 
-- Auto Scaling host still in Pending:Wait: the launch lifecycle action (`<group>-launch`, the
+- Auto Scaling host still in Pending:Wait (or Warmed:Pending:Wait, launching into the warm
+  pool): the launch lifecycle action (`<group>-launch`, the
   runner-fleet module's hook name) is completed with ABANDON, so the group terminates the
   instance and launches a fresh one.
 - Auto Scaling host already past its hook (InService): the instance is marked Unhealthy, and
@@ -62,7 +63,7 @@ def report_bootstrap_failure(
         group = str(members[0]["AutoScalingGroupName"])
         state = str(members[0].get("LifecycleState", ""))
         hook = f"{group}-launch"
-        if state.startswith("Pending"):
+        if state.startswith(("Pending", "Warmed:Pending")):
             try:
                 autoscaling.complete_lifecycle_action(
                     AutoScalingGroupName=group,

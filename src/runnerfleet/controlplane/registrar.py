@@ -14,8 +14,10 @@ an instance event costs no GitHub call: GitHub's runner list is read in the peri
 only. Pending lifecycle actions are completed with CONTINUE after the registration exists.
 Warm pools: an instance launching into the warm pool (or `Warmed:*`) gets no registration
 (a JIT config would wait there for hours); it gets one when it leaves for the group
-(InService). Static ephemeral hosts get a fresh registration in the periodic scan once their
-runner has run its job and left GitHub's list.
+(InService). Its launch action into the warm pool (Warmed:Pending:Wait) is not completed
+here: CONTINUE there makes Auto Scaling stop the instance, so the host completes it itself
+when its bootstrap is done (runnerfleet.agent.launched). Static ephemeral hosts get a fresh
+registration in the periodic scan once their runner has run its job and left GitHub's list.
 Duplicate events collapse to one action per instance; claims make it exactly-once across
 processes.
 """
@@ -191,6 +193,16 @@ def _in_use(runners: Mapping[str, RunnerFact], name: str) -> bool:
     return runner is not None and (runner.busy or runner.status == "online")
 
 
+def _host_completes(lc: LifecycleAction, inst: InstanceFact | None) -> bool:
+    """A launch into the warm pool (Warmed:Pending:Wait): the host completes it itself at the
+    end of its bootstrap (runnerfleet.agent.launched), since CONTINUE stops the instance."""
+    if lc.transition != "launching":
+        return False
+    if lc.destination is not None:
+        return lc.destination == "WarmPool"
+    return inst is not None and inst.warmed
+
+
 def decide(
     events: Sequence[InstanceEvent], facts: Facts, settings: RegistrarSettings, *, scan: bool
 ) -> list[RegistrarAction]:
@@ -259,6 +271,8 @@ def decide(
             if lc is None or (lc.asg_name, lc.hook_name, lc.token) in seen_hooks:
                 continue
             seen_hooks.add((lc.asg_name, lc.hook_name, lc.token))
+            if _host_completes(lc, inst):
+                continue  # the host completes it when its bootstrap is done
             actions.append(CompleteLifecycle(instance_id, lc.asg_name, lc.hook_name, lc.token))
     return actions
 

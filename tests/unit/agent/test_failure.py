@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 
 from runnerfleet.agent.failure import report_bootstrap_failure
@@ -34,11 +35,13 @@ def _member(state: str) -> dict[str, Any]:
     }
 
 
-def test_pending_asg_host_abandons_its_launch_lifecycle_action() -> None:
+@pytest.mark.parametrize("state", ["Pending:Wait", "Warmed:Pending:Wait"])
+def test_pending_asg_host_abandons_its_launch_lifecycle_action(state: str) -> None:
+    """Launching into the group or into its warm pool: the launch action is abandoned."""
     ec2, autoscaling = _clients()
     with Stubber(autoscaling) as stub, Stubber(ec2) as ec2_stub:
         stub.add_response(
-            "describe_auto_scaling_instances", _member("Pending:Wait"), {"InstanceIds": ["i-0abc"]}
+            "describe_auto_scaling_instances", _member(state), {"InstanceIds": ["i-0abc"]}
         )
         stub.add_response(
             "complete_lifecycle_action",

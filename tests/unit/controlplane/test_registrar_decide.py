@@ -163,9 +163,14 @@ def test_warm_pool_instances_are_registered_when_they_go_in_service() -> None:
     into_pool = LifecycleAction("launching", "rf-default", "rf-launch", "t-1", "WarmPool")
     events = [InstanceEvent("i-1", lifecycle=into_pool), InstanceEvent("i-1", state="running")]
     warming = _asg("i-1", "Warmed:Pending:Wait")
-    assert decide(events, warming, SETTINGS, scan=False) == [
-        CompleteLifecycle("i-1", "rf-default", "rf-launch", "t-1")
-    ]
+    # no registration, and the launch action is left to the host: CONTINUE in
+    # Warmed:Pending:Wait stops the instance, so only the end of its bootstrap completes it
+    assert decide(events, warming, SETTINGS, scan=False) == []
+    no_destination = LifecycleAction("launching", "rf-default", "rf-launch", "t-1")
+    assert (
+        decide([InstanceEvent("i-1", lifecycle=no_destination)], warming, SETTINGS, scan=False)
+        == []
+    )
     assert decide([], _asg("i-1", "Warmed:Running"), SETTINGS, scan=True) == []
     out = LifecycleAction("launching", "rf-default", "rf-launch", "t-2", "AutoScalingGroup")
     leaving = _asg("i-1", "Pending:Wait")

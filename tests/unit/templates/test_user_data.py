@@ -450,3 +450,72 @@ def test_matching_agent_digest_passes_the_check(tmp_path: Path) -> None:
     )
     assert result.returncode != 0  # tar refuses the non-tarball: after the digest check
     assert f"sha256 {digest} verified" in log.read_text()
+
+
+def _fake_agent(venv: Path, name: str, calls: Path, exit_code: int = 0) -> None:
+    """An installed agent entry point that records its arguments (and that it got host.env)."""
+    bin_dir = venv / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / f"runnerfleet-agent-{name}"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "{name} $* name=$RUNNERFLEET_NAME" >>"{calls}"\n'
+        f"exit {exit_code}\n"
+    )
+    script.chmod(0o755)
+
+
+def _boot(tmp_path: Path, steps: str, **warm_launch: int) -> tuple[int, str, list[str]]:
+    doc = yaml.safe_load(render_user_data(_settings("ephemeral-labels")))
+    lib = _boot_lib(tmp_path, doc)
+    for step in steps.split():
+        (lib / f"{step}.sh").write_text(f"echo 'ran {step}' >>\"$CALLS\"\n")
+    host_env = tmp_path / "host.env"
+    host_env.write_text(_write_files(doc)["/etc/runnerfleet/host.env"])
+    venv, calls, log = tmp_path / "venv", tmp_path / "calls", tmp_path / "user-data.log"
+    calls.touch()
+    _fake_agent(venv, "warm-launch", calls, warm_launch.get("exit_code", 0))
+    _fake_agent(venv, "bootstrap-failed", calls)
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUNNERFLEET_LIB": str(lib),
+        "RUNNERFLEET_LOG": str(log),
+        "RUNNERFLEET_HOST_ENV": str(host_env),
+        "RUNNERFLEET_VENV": str(venv),
+        "RUNNERFLEET_STEPS": steps,
+        "CALLS": str(calls),
+    }
+    result = subprocess.run(
+        ["bash", str(lib / "bootstrap.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    return result.returncode, log.read_text(), calls.read_text().splitlines()
+
+
+def test_boot_heartbeats_a_warm_launch_per_step_and_continues_it_only_when_done(
+    tmp_path: Path,
+) -> None:
+    """bootstrap.sh, as the boot runs it: before each step the installed agent heartbeats the
+    launch hook; after the last step (and only then) it completes it with CONTINUE, which in
+    Warmed:Pending:Wait stops the instance into the warm pool (the registrar leaves that
+    action to the host). Both run with host.env (the region and the fleet's name)."""
+    code, log, calls = _boot(tmp_path, "install-docker start-agent")
+    assert code == 0, log
+    name = "name=rf"
+    assert calls == [
+        f"warm-launch heartbeat {name}",
+        "ran install-docker",
+        f"warm-launch heartbeat {name}",
+        "ran start-agent",
+        f"warm-launch continue {name}",
+    ], log
+    assert log.rstrip().endswith("done"), log
+
+
+def test_a_refused_continue_fails_the_boot_and_is_reported(tmp_path: Path) -> None:
+    """CONTINUE refused (the action expired or was already completed): the step
+    complete-launch fails and the failure report runs (it abandons a pending action)."""
+    code, log, calls = _boot(tmp_path, "start-agent", exit_code=3)
+    assert code == 3, log
+    assert "FAILED at step complete-launch (exit 3)" in log
+    assert calls[-1] == "bootstrap-failed --step complete-launch name=rf", calls
+    assert not log.rstrip().endswith("done")
