@@ -53,6 +53,9 @@ def _env(project: Path) -> dict[str, str]:
         AWS_CONFIG_FILE=str(project / "no-aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(project / "no-aws-credentials"),
         AWS_EC2_METADATA_DISABLED="true",
+        # The boot model's simulated cloud-init (20 s by default) shortened: this test checks
+        # commands and their results, not how long a host takes to boot.
+        RUNNERFLEET_SANDBOX_BOOT_SECONDS="2",
         NO_COLOR="1",
         COLUMNS="200",
     )
