@@ -52,6 +52,23 @@ Messages, as AWS writes them (where they were checked):
   8 "The role defined for the function cannot be assumed by Lambda." (boto/boto3#2976,
     nficano/python-lambda#28)
 
+State modelled here (runnerfleet.strictaws.motostate.LifecycleActions; tests in
+tests/integration/strictaws/test_strict_lifecycle.py and tests/unit/strictaws/):
+
+  what                                   | as AWS does it
+  ---------------------------------------+--------------------------------------------------
+  an active action of a group's          | the instance's LifecycleState is Pending:Wait
+  EC2_INSTANCE_LAUNCHING hook            | (DescribeAutoScalingInstances/-Groups), and it
+                                         | counts towards desired capacity
+  CompleteLifecycleAction CONTINUE       | Pending:Wait -> InService
+  CompleteLifecycleAction ABANDON        | the instance is terminated; the group launches a
+  (launch hook)                          | replacement (desired capacity kept)
+  the hook's HeartbeatTimeout passes     | its DefaultResult applies (checked on every Auto
+                                         | Scaling request); RecordLifecycleActionHeartbeat
+                                         | restarts the timeout
+  not modelled                           | the wait before the sandbox registers the action
+                                         | (InService until then); warm pools (Warmed:*)
+
 moto implements no lifecycle actions, so CompleteLifecycleAction with an active action is
 answered here too (an action becomes active through `register_lifecycle_action`, which the
 sandbox calls when it delivers a lifecycle event). A refused or locally answered call is first

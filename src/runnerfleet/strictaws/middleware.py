@@ -5,7 +5,9 @@ WSGI environ to moto untouched: no body read, no copy. A watched request's body 
 checked by the rules, and put back for moto. A refusal is answered here after the caller's
 IAM permission for the call is checked as moto would (AWS authorizes before it validates).
 CompleteLifecycleAction and RecordLifecycleActionHeartbeat, which moto does not implement, are
-answered here from the registry of active lifecycle actions.
+answered here from the registry of active lifecycle actions (motostate.LifecycleActions:
+a launch action holds its instance in Pending:Wait; ABANDON terminates it; heartbeat timeouts
+apply the hook's default result, checked on every Auto Scaling request).
 
 Sandbox-only control endpoints under `/_strictaws/` (loopback only, like the whole sandbox):
 - `POST /_strictaws/assume-role`  {RoleArn, Service, RoleSessionName?, Region?, DurationSeconds?}
@@ -104,6 +106,8 @@ class StrictAws:
         body = _read_body(environ)
         call = wire.parse(request, body)
         service = wire.signing_service(headers)
+        if service == "autoscaling":
+            self.lifecycle.expire()  # heartbeat timeouts, before anyone reads the group
         if call is None:
             return self._forward(environ, start_response, service)
         state = MotoState(_region(headers), self.lifecycle)
@@ -123,6 +127,14 @@ class StrictAws:
                 p.get("LifecycleActionToken") or None,
                 p.get("InstanceId") or None,
                 str(p.get("LifecycleActionResult", "CONTINUE")),
+            )
+        elif call.operation == "RecordLifecycleActionHeartbeat":
+            p = call.params
+            self.lifecycle.heartbeat(
+                str(p.get("AutoScalingGroupName", "")),
+                str(p.get("LifecycleHookName", "")),
+                p.get("LifecycleActionToken") or None,
+                p.get("InstanceId") or None,
             )
         return _respond(start_response, *wire.query_success(call.operation))
 

@@ -9,7 +9,9 @@ backends directly instead of calling moto over HTTP. It provides:
 - `assume_as_service`: `sts:AssumeRole` as a service principal (lambda.amazonaws.com,
   ec2.amazonaws.com) after checking the role's trust policy, as Lambda and EC2 do for real;
 - `LifecycleActions`: the active lifecycle actions (moto has none; the sandbox's event
-  delivery registers them) that CompleteLifecycleAction needs.
+  delivery registers them) that CompleteLifecycleAction needs, and what they do to the
+  instance: Pending:Wait while a launch action is active, ABANDON terminates, heartbeat
+  timeout applies the hook's default result.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +47,10 @@ class TrustError(Exception):
     """The role's trust policy does not let the service assume it (AWS: AccessDenied)."""
 
 
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+PENDING_WAIT = "Pending:Wait"
+
+
 @dataclass
 class LifecycleAction:
     group: str
@@ -50,20 +58,81 @@ class LifecycleAction:
     instance_id: str
     token: str
     result: str | None = None
+    transition: str | None = None  # the hook's, when moto knows the hook
+    default_result: str = "ABANDON"
+    heartbeat_timeout: float | None = None
+    deadline: float | None = None  # on the actions' clock; None: no timeout known
+
+
+def _group_backend(group: str, account: str) -> tuple[Any, Any] | None:
+    """(moto's autoscaling backend, group) of the group named `group`, in any region."""
+    for backend in list(autoscaling_backends[account].values()):
+        found = backend.autoscaling_groups.get(group)
+        if found is not None:
+            return backend, found
+    return None
+
+
+def _instance_state(group: Any, instance_id: str) -> Any:
+    return next((s for s in group.instance_states if s.instance.id == instance_id), None)
+
+
+_counting_pending = False
+
+
+def count_pending_as_active() -> None:
+    """moto counts only InService members towards desired capacity; AWS counts a launching
+    instance (Pending:Wait) too, so moto would launch a second one for it."""
+    global _counting_pending
+    if _counting_pending:
+        return
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    def active_instances(self: Any) -> list[Any]:
+        return [x for x in self.instance_states if x.lifecycle_state in ("InService", PENDING_WAIT)]
+
+    FakeAutoScalingGroup.active_instances = active_instances  # type: ignore[method-assign]
+    _counting_pending = True
 
 
 class LifecycleActions:
-    """Active (and completed) lifecycle actions, thread-safe (moto serves on threads)."""
+    """Active (and completed) lifecycle actions, thread-safe (moto serves on threads).
 
-    def __init__(self) -> None:
+    An action of a hook moto knows takes the hook's heartbeat timeout and default result. For
+    a launch hook (`autoscaling:EC2_INSTANCE_LAUNCHING`) the instance is in Pending:Wait
+    while its action is active (moto's own state, which otherwise says InService): CONTINUE
+    puts it InService; ABANDON terminates it and the group launches a replacement (desired
+    capacity kept); at its heartbeat timeout the hook's default result applies (checked on
+    every Auto Scaling request and listing, `expire`), and RecordLifecycleActionHeartbeat
+    restarts that timeout.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, account: str = DEFAULT_ACCOUNT_ID
+    ) -> None:
         self._lock = threading.Lock()
         self._active: dict[str, LifecycleAction] = {}
         self._completed: list[LifecycleAction] = []
+        self._clock = clock
+        self._account = account
+        count_pending_as_active()
 
     def register(self, group: str, hook: str, instance_id: str, token: str | None = None) -> str:
         token = token or str(uuid.uuid4())
+        action = LifecycleAction(group, hook, instance_id, token)
         with self._lock:
-            self._active[token] = LifecycleAction(group, hook, instance_id, token)
+            found = _group_backend(group, self._account)
+            known = found[0].lifecycle_hooks.get(f"{group}_{hook}") if found else None
+            if found is not None and known is not None:
+                action.transition = known.lifecycle_transition
+                action.default_result = str(known.default_result)
+                action.heartbeat_timeout = float(known.heartbeat_timeout)
+                action.deadline = self._clock() + action.heartbeat_timeout
+                member = _instance_state(found[1], instance_id)
+                launching = action.transition == LAUNCHING and member is not None
+                if launching and member.lifecycle_state == "InService":
+                    member.lifecycle_state = PENDING_WAIT
+            self._active[token] = action
         return token
 
     def _find(
@@ -79,8 +148,15 @@ class LifecycleActions:
         return None
 
     def active(self, group: str, hook: str, token: str | None, instance_id: str | None) -> bool:
+        self.expire()
         with self._lock:
             return self._find(group, hook, token, instance_id) is not None
+
+    def heartbeat(self, group: str, hook: str, token: str | None, instance_id: str | None) -> None:
+        with self._lock:
+            action = self._find(group, hook, token, instance_id)
+            if action is not None and action.heartbeat_timeout is not None:
+                action.deadline = self._clock() + action.heartbeat_timeout
 
     def complete(
         self, group: str, hook: str, token: str | None, instance_id: str | None, result: str
@@ -88,12 +164,34 @@ class LifecycleActions:
         with self._lock:
             action = self._find(group, hook, token, instance_id)
             if action is not None:
-                del self._active[action.token]
-                action.result = result
-                self._completed.append(action)
+                self._settle(action, result)
             return action
 
+    def expire(self) -> None:
+        """Apply the default result of every action past its heartbeat timeout."""
+        now = self._clock()
+        with self._lock:
+            for action in list(self._active.values()):
+                if action.deadline is not None and now >= action.deadline:
+                    self._settle(action, action.default_result)
+
+    def _settle(self, action: LifecycleAction, result: str) -> None:
+        del self._active[action.token]
+        action.result = result
+        self._completed.append(action)
+        if action.transition != LAUNCHING:
+            return
+        found = _group_backend(action.group, self._account)
+        member = _instance_state(found[1], action.instance_id) if found else None
+        if found is None or member is None:
+            return
+        if result == "ABANDON":
+            found[0].terminate_instance(action.instance_id, should_decrement=False)
+        elif member.lifecycle_state == PENDING_WAIT:
+            member.lifecycle_state = "InService"
+
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        self.expire()
         with self._lock:
             return {
                 "active": [asdict(a) for a in self._active.values()],

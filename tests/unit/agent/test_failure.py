@@ -1,6 +1,8 @@
-"""A failed bootstrap is reported so the host is replaced. moto cannot hold an instance in
-Pending:Wait, so the Auto Scaling paths are checked at the request level with botocore's
-Stubber (the static path runs against moto in tests/integration/hosts/test_host_artifact.py)."""
+"""A failed bootstrap is reported so the host is replaced: the requests, with botocore's
+Stubber (the warm pool's Warmed:Pending:Wait and the fallbacks, which no emulator gives).
+Against the strict layer, which holds a launching instance in Pending:Wait:
+tests/integration/strictaws/test_strict_lifecycle.py (ABANDON, Unhealthy); the static path
+runs against moto in tests/integration/hosts/test_host_artifact.py."""
 
 from __future__ import annotations
 
