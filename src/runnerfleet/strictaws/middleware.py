@@ -120,22 +120,10 @@ class StrictAws:
         if refusal is not None:
             return _respond(start_response, *wire.error_response(call.service, refusal))
         if call.operation == "CompleteLifecycleAction":
-            p = call.params
-            self.lifecycle.complete(
-                str(p.get("AutoScalingGroupName", "")),
-                str(p.get("LifecycleHookName", "")),
-                p.get("LifecycleActionToken") or None,
-                p.get("InstanceId") or None,
-                str(p.get("LifecycleActionResult", "CONTINUE")),
-            )
+            outcome = str(call.params.get("LifecycleActionResult", "CONTINUE"))
+            self.lifecycle.complete(*rules.lifecycle_action_key(call.params), outcome)
         elif call.operation == "RecordLifecycleActionHeartbeat":
-            p = call.params
-            self.lifecycle.heartbeat(
-                str(p.get("AutoScalingGroupName", "")),
-                str(p.get("LifecycleHookName", "")),
-                p.get("LifecycleActionToken") or None,
-                p.get("InstanceId") or None,
-            )
+            self.lifecycle.heartbeat(*rules.lifecycle_action_key(call.params))
         return _respond(start_response, *wire.query_success(call.operation))
 
     def _forward(

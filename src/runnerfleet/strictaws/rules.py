@@ -147,17 +147,24 @@ def desired_capacity_in_range(call: Call, state: AwsState) -> Refusal | None:
     return None
 
 
-def lifecycle_action_known(call: Call, state: AwsState) -> Refusal | None:
-    """CompleteLifecycleAction / RecordLifecycleActionHeartbeat need an active action."""
-    token = call.params.get("LifecycleActionToken")
-    instance_id = call.params.get("InstanceId")
-    if state.lifecycle_action_active(
-        str(call.params.get("AutoScalingGroupName", "")),
-        str(call.params.get("LifecycleHookName", "")),
+def lifecycle_action_key(params: Mapping[str, Any]) -> tuple[str, str, str | None, str | None]:
+    """(group, hook, token, instance id) named by a CompleteLifecycleAction or
+    RecordLifecycleActionHeartbeat request; an empty token or instance id is None."""
+    token, instance_id = params.get("LifecycleActionToken"), params.get("InstanceId")
+    return (
+        str(params.get("AutoScalingGroupName", "")),
+        str(params.get("LifecycleHookName", "")),
         str(token) if token else None,
         str(instance_id) if instance_id else None,
-    ):
+    )
+
+
+def lifecycle_action_known(call: Call, state: AwsState) -> Refusal | None:
+    """CompleteLifecycleAction / RecordLifecycleActionHeartbeat need an active action."""
+    key = lifecycle_action_key(call.params)
+    if state.lifecycle_action_active(*key):
         return None
+    token, instance_id = key[2], key[3]
     if token:
         return _validation_error(f"No active Lifecycle Action found with token {token}")
     return _validation_error(f"No active Lifecycle Action found with instance ID {instance_id}")
