@@ -149,6 +149,12 @@ def run_round(project: Project, view: View, label: str) -> dict[int, dict[str, A
     wait_for(f"{label}: pools back at min 0", lambda: at_minimum(view), 600,
              lambda: control_log(project))  # fmt: skip
     scaled_in = time.time()
+    # A host that went before reading its registration leaves it to the registrar's
+    # terminated event (EventBridge -> SQS -> registrar), which may still be on its way when
+    # the groups are empty; its GitHub runner goes in the next reconcile pass.
+    wait_for(f"{label}: no registration or runner left behind",
+             lambda: not registration_parameters(view) and not fleet_runners(view), 120,
+             lambda: control_log(project))  # fmt: skip
 
     jobs = jobs_by_id(project)  # what `runnerfleet jobs` says, once the state is reached
     for i in stray:  # no pool has their labels: they stay queued and say so
@@ -163,8 +169,6 @@ def run_round(project: Project, view: View, label: str) -> dict[int, dict[str, A
     assert all(runners), "a completed job has no runner"
     assert len(set(runners)) == len(runners), "a runner ran two jobs (ephemeral runners run one)"
     assert fleet_instances(view) == []
-    assert fleet_runners(view) == []
-    assert registration_parameters(view) == []
 
     waits = sorted(jobs[i]["started_at"] - jobs[i]["queued_at"] for i in ours)
     p95 = waits[min(len(waits) - 1, round(0.95 * (len(waits) - 1)))]

@@ -8,10 +8,12 @@ Rules: a live instance (pending/running, or launching in its ASG) with no claim 
 parameter gets one registration: a JIT config (ephemeral fleets) or a registration token
 (persistent), written as SecureString `/<name>/runners/<instance-id>`; an unconsumed token is
 replaced before its hour runs out. A gone instance (shutting-down/terminated, or terminating
-in its ASG) has its claim released. Cleaning up after gone hosts (their parameters and
-their GitHub runners) is the reconciler's alone (runnerfleet.controlplane.reconciler), so
-an instance event costs no GitHub call: GitHub's runner list is read in the periodic scan
-only. Pending lifecycle actions are completed with CONTINUE after the registration exists.
+in its ASG) has its claim released and, if its host never read it, its parameter deleted
+(the parameters are listed for every event anyway: one SSM call, no GitHub call, and the
+secret does not outlive the host). Its GitHub runner, and parameters whose events were
+lost, are the reconciler's sweep (runnerfleet.controlplane.reconciler), so an instance event
+costs no GitHub call: GitHub's runner list is read in the periodic scan only. Pending
+lifecycle actions are completed with CONTINUE after the registration exists.
 Warm pools: an instance launching into the warm pool (or `Warmed:*`) gets no registration
 (a JIT config would wait there for hours); it gets one when it leaves for the group
 (InService). Its launch action into the warm pool (Warmed:Pending:Wait) is not completed
@@ -263,8 +265,11 @@ def decide(
                 and not registered
             ):
                 actions.append(Issue(instance_id, inst.runner_name, inst.pool))
-        elif gone and instance_id in facts.claimed:
-            actions.append(Forget(instance_id))
+        elif gone:
+            if instance_id in facts.parameters:  # never read: its secret goes with the host
+                actions.append(DeleteParameter(instance_id, "instance is gone"))
+            if instance_id in facts.claimed:
+                actions.append(Forget(instance_id))
         seen_hooks: set[tuple[str, str, str | None]] = set()
         for ev in evs:
             lc = ev.lifecycle

@@ -61,9 +61,9 @@ def test_no_issue_when_claimed_or_parameter_exists_or_runner_online() -> None:
     ]
 
 
-def test_terminated_instance_releases_its_claim_cleanup_is_the_reconcilers() -> None:
-    """One module owns cleanup: the parameter and the runner of a gone host are removed by
-    the reconciler's pass (which reads GitHub's runner list), never per instance event."""
+def test_gone_instance_loses_its_unread_parameter_and_claim_runner_is_reconcilers() -> None:
+    """A gone host's unread registration goes with it (no GitHub call); its GitHub runner is
+    removed by the reconciler's pass (which reads GitHub's runner list), never per event."""
     f = facts(
         {"i-1": "terminated"},
         parameters={"i-1": NOW},
@@ -71,6 +71,10 @@ def test_terminated_instance_releases_its_claim_cleanup_is_the_reconcilers() -> 
         runners=[RunnerFact(7, "rf-runner-01", "offline", False)],
     )
     actions = decide([InstanceEvent("i-1", state="terminated")], f, SETTINGS, scan=False)
+    assert actions == [DeleteParameter("i-1", "instance is gone"), Forget("i-1")]
+    # a host that read (and deleted) its parameter: only the claim is released
+    f = facts({"i-1": "shutting-down"}, claimed={"i-1"})
+    actions = decide([InstanceEvent("i-1", state="shutting-down")], f, SETTINGS, scan=False)
     assert actions == [Forget("i-1")]
 
 
@@ -104,7 +108,10 @@ def test_terminate_lifecycle_completes() -> None:
     lc = LifecycleAction("terminating", "rf-default", "rf-drain", "tok-2")
     f = facts({"i-1": "running"}, parameters={"i-1": NOW})
     actions = decide([InstanceEvent("i-1", lifecycle=lc)], f, SETTINGS, scan=False)
-    assert actions == [CompleteLifecycle("i-1", "rf-default", "rf-drain", "tok-2")]
+    assert actions == [
+        DeleteParameter("i-1", "instance is gone"),  # unread: it goes with the host
+        CompleteLifecycle("i-1", "rf-default", "rf-drain", "tok-2"),
+    ]
 
 
 def test_runner_names_static_tag_or_pool_and_id() -> None:

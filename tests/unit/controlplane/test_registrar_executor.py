@@ -236,8 +236,9 @@ def test_instance_events_cost_no_github_call_and_the_reconciler_cleans_up(
     before = sum(emulator.call_counts().values())
     report = reg.handle([InstanceEvent(ids[0], state="terminated")])
     assert report.ok
-    assert [type(o.action).__name__ for o in report.outcomes] == ["Forget"]
+    assert [type(o.action).__name__ for o in report.outcomes] == ["DeleteParameter", "Forget"]
     assert sum(emulator.call_counts().values()) == before  # no GitHub call for the event
+    assert params(ssm, fleet) == [f"/{fleet}/runners/{ids[1]}"]  # its unread secret is gone
     ssm.put_parameter(Name=f"/{fleet}/runners/i-0gone", Value="{}", Type="SecureString")
     rec = Reconciler(
         settings=ReconcilerSettings(fleet, parameter_grace=0),
