@@ -99,8 +99,16 @@ class World:
         DynamoDB TTL deletes expired items, and EC2 forgets terminated instances (AWS lists
         them for about an hour). moto copies the whole table for every transaction, so
         delivery ids are kept `delivery_ttl` seconds here (the replay's duplicates come
-        within seconds; the deployed table keeps them 3 days)."""
+        within seconds; the deployed table keeps them 3 days). It also empties moto's
+        `instances_tracked` lists: moto appends every model object it ever creates (each
+        deep copy of the table a transaction makes for its rollback, every item, instance,
+        volume and parameter) to its class's list for its dashboard, so nothing it drops is
+        ever freed; the lists are no backend state (moto empties them itself when a mock
+        stops), so no answer changes."""
+        from moto.core.model_instances import reset_model_data
         from moto.ec2.models import ec2_backends
+
+        reset_model_data()
 
         ddb, table, now = self.raw("dynamodb"), table_name(NAME), self.clock.now
         from runnerfleet.controlplane.job_table import DELIVERY_TTL_SECONDS

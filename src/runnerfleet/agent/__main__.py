@@ -4,15 +4,45 @@ metadata service; AWS_ENDPOINT_URL (boto3's) at another AWS endpoint (the sandbo
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from runnerfleet import __version__
 from runnerfleet.agent.logsafe import configure_stderr, logger
+
+
+def wait_for_credentials(
+    session: Any,
+    stop: threading.Event,
+    log: logging.Logger,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Wait until the session finds the instance role's credentials (IMDS).
+
+    The SDK asks IMDS once, with a 1 s timeout, when a client is made; a client made while
+    IMDS is slow or not ready (early boot, a loaded host) has no credentials and never signs
+    a request again. So the clients are made only once the credentials are there (botocore
+    caches them, and refreshes them before they expire). False on stop or after `timeout`."""
+    deadline = clock() + timeout
+    delay = 1.0
+    while not stop.is_set():
+        if session.get_credentials() is not None:
+            return True
+        if clock() >= deadline:
+            return False
+        log.info("instance role credentials not available yet (IMDS); retrying in %.0f s", delay)
+        stop.wait(delay)
+        delay = min(delay * 2, 30.0)
+    return False
 
 
 def main() -> int:
@@ -47,6 +77,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     session = boto3.session.Session(region_name=settings.region)
+    if not wait_for_credentials(session, stop, log, settings.registration_timeout):
+        if stop.is_set():
+            return 0
+        log.error(
+            "no instance role credentials from IMDS after %.0f s: check the instance "
+            "profile of this host's launch template",
+            settings.registration_timeout,
+        )
+        return 1
     agent = Agent(
         settings=settings,
         ssm=session.client("ssm"),
