@@ -110,10 +110,6 @@ class ControlPlaneServer:
         for t in self._threads:
             t.join(timeout=5)
 
-    def wait(self) -> None:
-        """Block until stop() (or Ctrl-C in the caller)."""
-        self._stop.wait()
-
     def __enter__(self) -> ControlPlaneServer:
         self.start()
         return self

@@ -341,9 +341,13 @@ def test_serve_process_receives_emulator_webhooks(tmp_path: Any) -> None:
         # stderr goes to a file: a pipe nobody reads while the server runs fills at 64 KiB
         # and then blocks the server in its next log write, so it could not exit on SIGINT.
         errlog = (tmp_path / "serve.stderr").open("w+")
+        # Started with SIGINT ignored, as a script's background job (`runnerfleet serve &`)
+        # or a worker process that ignores it hands it on (SIG_IGN is inherited): Ctrl-C
+        # must stop it all the same (serve installs its own handlers).
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE_SCRIPT, *args],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=errlog, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )  # fmt: skip
         assert proc.stdout is not None
 
