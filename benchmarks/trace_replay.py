@@ -20,8 +20,11 @@ Prints JSON per model: GitHub calls per job by endpoint (calls that count agains
 limit; 304 answers listed apart), AWS calls per job by operation, pickup (queued -> started)
 p50/p95/p99 in virtual seconds, jobs unserved at the end, and the wall time of the replay.
 
+moto's TransactWriteItems (a deep copy of the whole table per call) and EC2 tag lookups are
+made per item (benchmarks/moto_costs.py, same answers); `--moto-as-is` keeps moto's own.
+
     python3 benchmarks/trace_replay.py [--jobs 1000] [--models cold,warm,hot] [--idle 4]
-        [--drop 0.0] [--seed 7]
+        [--drop 0.0] [--seed 7] [--moto-as-is]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from moto_costs import per_item_costs
 from world import OWNER, World, percentile, world
 
 from runnerfleet.controlplane.registrar import InstanceEvent
@@ -225,11 +229,13 @@ def trace(n: int, seed: int) -> list[tuple[float, str, float]]:
     return sorted(out)[:n]
 
 
-def replay(model: str, n: int, idle: int, drop: float, dup: float, seed: int) -> dict[str, Any]:
+def replay(
+    model: str, n: int, idle: int, drop: float, dup: float, seed: int, moto_as_is: bool = False
+) -> dict[str, Any]:
     arrivals = trace(n, seed)
     wall = time.perf_counter()
     pools_idle = {p: idle for p in POOLS} if model == "hot" else {}
-    with world(POOLS, idle=pools_idle) as w:
+    with per_item_costs(not moto_as_is), world(POOLS, idle=pools_idle) as w:
         w.github.reset_stats()
         r = Replay(w, BOOT[model], drop, dup, random.Random(seed + 1))
         r.run(arrivals, horizon=arrivals[-1][0] + 4 * 3600)
@@ -255,6 +261,7 @@ def replay(model: str, n: int, idle: int, drop: float, dup: float, seed: int) ->
             },
             "unserved": jobs - len(r.finished),
             "failures": dict(r.failures),
+            "moto_costs": "as is" if moto_as_is else "per item (moto_costs.py)",
             "replay_wall_seconds": round(time.perf_counter() - wall, 1),
         }
 
@@ -267,9 +274,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--drop", type=float, default=0.0, help="share of webhooks lost")
     ap.add_argument("--dup", type=float, default=0.0, help="share of webhooks delivered twice")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--moto-as-is",
+        action="store_true",
+        help="keep moto's whole-table transaction copies and tag scans (benchmarks/moto_costs.py)",
+    )
     args = ap.parse_args(argv)
     results = [
-        replay(m.strip(), args.jobs, args.idle, args.drop, args.dup, args.seed)
+        replay(m.strip(), args.jobs, args.idle, args.drop, args.dup, args.seed, args.moto_as_is)
         for m in args.models.split(",")
         if m.strip()
     ]
