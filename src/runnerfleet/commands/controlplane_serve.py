@@ -8,11 +8,8 @@ prints what it did, `--json` for scripts. Exit codes: 0 ok, 1 an action failed, 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from dataclasses import asdict
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -110,32 +107,12 @@ def serve(
         console().print(f"control plane listening on {url} (webhook: {url}/webhook)")
         console().print(f"target: {target.label}; press Ctrl-C to stop")
     sys.stdout.flush()  # a supervising process reads the URL before the first request
+    from runnerfleet.signals import wait_for_signal
+
     try:
         wait_for_signal()
     finally:
         server.stop()
-
-
-def wait_for_signal(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> int:
-    """Block until SIGINT or SIGTERM; returns the signal. Own handlers, so that a signal
-    ignored by the parent (SIG_IGN is inherited) still stops the server, and a wait that
-    wakes twice a second, so that the main thread runs them whichever thread the kernel
-    delivered the signal to (a wait on a bare lock would not wake for it)."""
-    got: list[int] = []
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        got.append(signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in signals}
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return got[0]
 
 
 @handle_errors

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 from runnerfleet.github.emulator.server import GitHubEmulator
+from runnerfleet.signals import wait_for_signal
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -60,16 +60,7 @@ def read_state(state_file: Path) -> dict[str, Any]:
 
 def serve_until_signalled(emulator: GitHubEmulator, stop: threading.Event | None = None) -> None:
     """Block until SIGINT/SIGTERM (or `stop` is set), then stop the emulator."""
-    stop = stop or threading.Event()
-
-    def _handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stop.wait(0.5):
-            pass
+        wait_for_signal(stop)
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
         emulator.stop()
