@@ -3,7 +3,7 @@
 1. The GitHub emulator's credentials and the webhook secret go to SSM `/<name>/github/*`
    (runnerfleet.controlplane.sandbox.publish_github_credentials), where the functions read
    them.
-2. Terraform's state (`terraform show -json`, through the project's wrapper) becomes the
+2. Terraform's state (`terraform state pull`, through the project's wrapper) becomes the
    runtime's `runtime/stack.json` (runnerfleet.sandboxrt.functions), and the supervisor
    reloads it: new or changed functions get fresh workers, rules and schedules are rewired.
 3. It waits (bounded) until every running runner instance of the fleet has an online runner
@@ -41,7 +41,7 @@ def after_apply(cfg: Any, target: Any, terraform: Any, report: Reporter) -> dict
     box = target.sandbox
     if cfg.control_plane.enabled:
         publish_github_credentials(cfg, target)
-    stack = stack_from_state(terraform.show_json())
+    stack = stack_from_state(terraform.state_pull())
     path = box.home / "runtime" / "stack.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(stack.to_json(), encoding="utf-8")

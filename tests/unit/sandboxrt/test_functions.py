@@ -13,85 +13,86 @@ ARN = "arn:aws:lambda:us-east-1:123456789012:function"
 
 
 def _res(kind: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {"mode": "managed", "type": kind, "name": "x", "values": values}
-
-
-STATE = {
-    "values": {
-        "root_module": {
-            "resources": [],
-            "child_modules": [
-                {
-                    "resources": [
-                        _res(
-                            "aws_lambda_function",
-                            {
-                                "function_name": "f-webhook",
-                                "arn": f"{ARN}:f-webhook",
-                                "handler": "runnerfleet.controlplane.entrypoints.webhook",
-                                "runtime": "python3.12",
-                                "role": "arn:aws:iam::1:role/f-webhook",
-                                "filename": "/tmp/cp.zip",
-                                "timeout": 30,
-                                "memory_size": 256,
-                                "source_code_hash": "abc",
-                                "environment": [{"variables": {"RUNNERFLEET_NAME": "f"}}],
-                            },
-                        ),
-                        _res(
-                            "aws_lambda_function_url",
-                            {
-                                "function_name": "f-webhook",
-                                "function_url": "https://abc.lambda-url.us-east-1.on.aws/",
-                            },
-                        ),
-                        _res(
-                            "aws_lambda_permission",
-                            {
-                                "function_name": "f-webhook",
-                                "action": "lambda:InvokeFunctionUrl",
-                                "principal": "*",
-                            },
-                        ),
-                        _res(
-                            "aws_cloudwatch_event_rule",
-                            {
-                                "name": "f-reconcile",
-                                "arn": "arn:aws:events:::rule/f-reconcile",
-                                "schedule_expression": "rate(1 minute)",
-                                "state": "ENABLED",
-                            },
-                        ),
-                        _res(
-                            "aws_cloudwatch_event_rule",
-                            {
-                                "name": "f-state",
-                                "arn": "arn:aws:events:::rule/f-state",
-                                "event_pattern": json.dumps({"source": ["aws.ec2"]}),
-                            },
-                        ),
-                        _res(
-                            "aws_cloudwatch_event_target",
-                            {
-                                "rule": "f-state",
-                                "arn": f"{ARN}:f-webhook",
-                                "target_id": "t",
-                            },
-                        ),
-                        _res(
-                            "aws_lambda_permission",
-                            {
-                                "function_name": "f-webhook",
-                                "action": "lambda:InvokeFunction",
-                                "principal": "events.amazonaws.com",
-                                "source_arn": "arn:aws:events:::rule/f-state",
-                            },
-                        ),
-                    ]
-                }
-            ],
-        }
+    """A resource as `terraform state pull` (format 4) holds it."""
+    return {
+        "module": "module.control_plane",
+        "mode": "managed",
+        "type": kind,
+        "name": "x",
+        "provider": 'provider["registry.terraform.io/hashicorp/aws"]',
+        "instances": [{"schema_version": 0, "attributes": values}],
     }
+
+
+STATE: dict[str, Any] = {
+    "version": 4,
+    "terraform_version": "1.11.4",
+    "resources": [
+        _res(
+            "aws_lambda_function",
+            {
+                "function_name": "f-webhook",
+                "arn": f"{ARN}:f-webhook",
+                "handler": "runnerfleet.controlplane.entrypoints.webhook",
+                "runtime": "python3.12",
+                "role": "arn:aws:iam::1:role/f-webhook",
+                "filename": "/tmp/cp.zip",
+                "timeout": 30,
+                "memory_size": 256,
+                "source_code_hash": "abc",
+                "environment": [{"variables": {"RUNNERFLEET_NAME": "f"}}],
+            },
+        ),
+        _res(
+            "aws_lambda_function_url",
+            {
+                "function_name": "f-webhook",
+                "function_url": "https://abc.lambda-url.us-east-1.on.aws/",
+            },
+        ),
+        _res(
+            "aws_lambda_permission",
+            {
+                "function_name": "f-webhook",
+                "action": "lambda:InvokeFunctionUrl",
+                "principal": "*",
+            },
+        ),
+        _res(
+            "aws_cloudwatch_event_rule",
+            {
+                "name": "f-reconcile",
+                "arn": "arn:aws:events:::rule/f-reconcile",
+                "schedule_expression": "rate(1 minute)",
+                "state": "ENABLED",
+            },
+        ),
+        _res(
+            "aws_cloudwatch_event_rule",
+            {
+                "name": "f-state",
+                "arn": "arn:aws:events:::rule/f-state",
+                "event_pattern": json.dumps({"source": ["aws.ec2"]}),
+            },
+        ),
+        _res(
+            "aws_cloudwatch_event_target",
+            {
+                "rule": "f-state",
+                "arn": f"{ARN}:f-webhook",
+                "target_id": "t",
+            },
+        ),
+        _res(
+            "aws_lambda_permission",
+            {
+                "function_name": "f-webhook",
+                "action": "lambda:InvokeFunction",
+                "principal": "events.amazonaws.com",
+                "source_arn": "arn:aws:events:::rule/f-state",
+            },
+        ),
+    ],
 }
 
 
@@ -127,3 +128,26 @@ def test_a_non_python_runtime_is_refused_naming_it() -> None:
     fn = FunctionSpec("f", "arn", "index.handler", "nodejs20.x", "role", "pkg.zip")
     with pytest.raises(ValueError, match=r"nodejs20\.x"):
         _ = fn.python_version
+
+
+def test_a_deposed_object_is_not_run_and_an_empty_state_has_nothing() -> None:
+    current = _res("aws_lambda_function", {**_function_values(), "function_name": "new"})
+    old = {"schema_version": 0, "deposed": "00a1b2c3", "attributes": _function_values()}
+    current["instances"].append(old)
+    stack = stack_from_state({"version": 4, "resources": [current]})
+    assert [f.name for f in stack.functions] == ["new"]
+    assert stack_from_state({}).functions == ()
+
+
+def test_a_state_of_another_format_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="format 3"):
+        stack_from_state({"version": 3, "modules": []})
+
+
+def _function_values() -> dict[str, Any]:
+    (fn,) = [
+        r["instances"][0]["attributes"]
+        for r in STATE["resources"]
+        if r["type"] == "aws_lambda_function"
+    ]
+    return dict(fn)
