@@ -5,7 +5,9 @@
 - The suite runs on pytest-xdist workers (`-n`, see pyproject.toml). Integration and e2e tests
   are grouped per file (`--dist loadgroup`) so a file's module- and session-scoped fixtures
   (emulators, terraform plans) are built once; the files that share the stack plans form one
-  group. Unit tests spread freely.
+  group; e2e tests get a group each (a fleet per test) unless their module names one
+  (`pytestmark = pytest.mark.xdist_group(...)`, a fleet shared by the file). Unit tests spread
+  freely.
 - Scheduling (only on xdist workers; `-n 0` keeps the collection order): the suite's wall
   time is bounded below by its longest group, so the longest groups (`HEAVY_FIRST`, measured)
   start at once, one per worker, instead of after the groups xdist would otherwise sort
@@ -44,13 +46,13 @@ HEAVY_FIRST = (
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         rel = item.path.relative_to(_TESTS)
-        if rel.parts[0] not in ("integration", "e2e"):
-            continue
+        if rel.parts[0] not in ("integration", "e2e") or item.get_closest_marker("xdist_group"):
+            continue  # unit tests spread; a module that names its group keeps it
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & _SHARED_PLAN_FIXTURES:
             group = "stack-plans"
         elif rel.parts[0] == "e2e":
-            group = item.nodeid  # whole fleet lives, function-scoped: one per worker slot
+            group = item.nodeid  # a fleet per test (function-scoped): one per worker slot
         else:
             group = str(rel)
         item.add_marker(pytest.mark.xdist_group(group))

@@ -22,7 +22,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,10 @@ from sandbox_project import Project
 
 from runnerfleet.github.emulator import EmulatorControl
 
-pytestmark = [pytest.mark.terraform, pytest.mark.emulator]
+# One sandbox for the file (module fixture): the AccessDenied test runs on the fleet that the
+# jobs test left at its minimum, which saves an `up`. One xdist group keeps both on one worker,
+# in file order.
+pytestmark = [pytest.mark.terraform, pytest.mark.emulator, pytest.mark.xdist_group("e2e-jobs")]
 
 NAME = "e2e-jobs"
 CONFIG = f"""
@@ -71,9 +74,33 @@ def wait_for(
         time.sleep(0.5)
 
 
-def control_log(project: Project) -> str:
+def control_log(project: Project, since: int = 0) -> str:
+    """The tail of the control-plane log, of what was written after byte `since`."""
     path = project.root / ".runnerfleet" / "control-plane.log"
-    return path.read_text(errors="replace")[-6000:] if path.exists() else "(no log)"
+    if not path.exists():
+        return "(no log)"
+    return path.read_bytes()[since:].decode(errors="replace")[-6000:]
+
+
+def log_size(project: Project) -> int:
+    path = project.root / ".runnerfleet" / "control-plane.log"
+    return path.stat().st_size if path.exists() else 0
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """`up` of the two-pool autoscaled fleet, shared by the file's tests; stopped at the end."""
+    from runnerfleet.sandbox import Sandbox
+
+    root = tmp_path_factory.mktemp("e2e-jobs")
+    project = Project(root, env=dict(CLOCK))
+    try:
+        project.write_config(CONFIG)
+        up = project.run("up", "--json")
+        assert up.returncode == 0, up.stderr[-4000:]
+        yield project
+    finally:
+        Sandbox(root / ".runnerfleet").stop()
 
 
 def queue(project: Project, labels: str, count: int, duration: str = "20s") -> list[int]:
@@ -182,66 +209,57 @@ def run_round(project: Project, view: View, label: str) -> dict[int, dict[str, A
     return jobs
 
 
-def test_jobs_run_end_to_end_and_survive_lost_and_repeated_webhooks(tmp_path: Any) -> None:
-    from runnerfleet.sandbox import Sandbox
+def test_jobs_run_end_to_end_and_survive_lost_and_repeated_webhooks(fleet: Project) -> None:
+    view = View.of(fleet)
+    run_round(fleet, view, "clean")
 
-    project = Project(tmp_path, env=dict(CLOCK))
+    # 30% of the deliveries lost, 10% delivered twice: the reconcile schedule catches up,
+    # the job table and the delivery ids keep one runner per job.
+    fleet.sandbox.set_delivery_faults(drop=0.3, duplicate=0.1, seed=7)
     try:
-        project.write_config(CONFIG)
-        up = project.run("up", "--json")
-        assert up.returncode == 0, up.stderr[-4000:]
-
-        view = View.of(project)
-        run_round(project, view, "clean")
-
-        # 30% of the deliveries lost, 10% delivered twice: the reconcile schedule catches up,
-        # the job table and the delivery ids keep one runner per job.
-        project.sandbox.set_delivery_faults(drop=0.3, duplicate=0.1, seed=7)
-        run_round(project, view, "faults")
-        status = project.sandbox.runtime_status()
+        run_round(fleet, view, "faults")
+        status = fleet.sandbox.runtime_status()
         assert status["deliveries"]["dropped"] > 0 and status["deliveries"]["duplicated"] > 0
     finally:
-        Sandbox(tmp_path / ".runnerfleet").stop()
+        fleet.sandbox.set_delivery_faults()
 
 
-def test_a_missing_permission_fails_with_access_denied_naming_it(tmp_path: Any) -> None:
+def test_a_missing_permission_fails_with_access_denied_naming_it(fleet: Project) -> None:
     """Take autoscaling:SetDesiredCapacity out of the webhook role: the webhook function's
     scale-out is refused by IAM, as in AWS, and the log names the action."""
-    from runnerfleet.sandbox import Sandbox
-
     if os.environ.get("RUNNERFLEET_SANDBOX_IAM") == "off":
         pytest.fail("RUNNERFLEET_SANDBOX_IAM=off: this test needs IAM enforced")
-    project = Project(tmp_path, env=dict(CLOCK))
+    iam = fleet.sandbox.client("iam")
+    role = f"{NAME}-webhook"
+    (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    original = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+    doc = json.loads(original) if isinstance(original, str) else json.loads(json.dumps(original))
+    removed = 0
+    for stmt in doc["Statement"]:
+        actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+        kept = [a for a in actions if a != "autoscaling:SetDesiredCapacity"]
+        removed += len(actions) - len(kept)
+        stmt["Action"] = kept or ["autoscaling:DescribeAutoScalingGroups"]
+    assert removed == 1, doc
+    groups = fleet.sandbox.client("autoscaling").describe_auto_scaling_groups()
+    assert all(g["DesiredCapacity"] == 0 for g in groups["AutoScalingGroups"]), groups
+    since = log_size(fleet)  # only what this test causes counts
+    iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(doc))
     try:
-        project.write_config(CONFIG)
-        up = project.run("up", "--json")
-        assert up.returncode == 0, up.stderr[-4000:]
-        iam = project.sandbox.client("iam")
-        role = f"{NAME}-webhook"
-        (policy_name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-        doc = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
-        doc = json.loads(doc) if isinstance(doc, str) else doc
-        removed = 0
-        for stmt in doc["Statement"]:
-            actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-            kept = [a for a in actions if a != "autoscaling:SetDesiredCapacity"]
-            removed += len(actions) - len(kept)
-            stmt["Action"] = kept or ["autoscaling:DescribeAutoScalingGroups"]
-        assert removed == 1, doc
-        iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(doc))
         # A new `up` reloads the runtime; here the worker is restarted by reloading it, so the
         # function gets fresh credentials under the changed policy (IAM is evaluated per call
         # either way).
-        project.sandbox.runtime_call("POST", "/reload")
-
-        queue(project, "self-hosted,small", 1)
+        fleet.sandbox.runtime_call("POST", "/reload")
+        queue(fleet, "self-hosted,small", 1)
 
         def denied() -> bool:
-            log = control_log(project)
+            log = control_log(fleet, since)
             return "AccessDenied" in log and "autoscaling:SetDesiredCapacity" in log
 
-        wait_for("AccessDenied in the webhook's log", denied, 120, lambda: control_log(project))
-        groups = project.sandbox.client("autoscaling").describe_auto_scaling_groups()
+        wait_for("AccessDenied in the webhook's log", denied, 120,
+                 lambda: control_log(fleet, since))  # fmt: skip
+        groups = fleet.sandbox.client("autoscaling").describe_auto_scaling_groups()
         assert all(g["DesiredCapacity"] == 0 for g in groups["AutoScalingGroups"])
-    finally:
-        Sandbox(tmp_path / ".runnerfleet").stop()
+    finally:  # a later test on this fleet gets the role as deployed
+        original_text = original if isinstance(original, str) else json.dumps(original)
+        iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=original_text)
