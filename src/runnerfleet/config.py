@@ -536,6 +536,14 @@ class ControlPlaneConfig(_Model):
         description="the reconcile pass asks GitHub (runner list, lost jobs) at most this "
         "often; 0: every pass (poll mode, for a fleet that receives no webhooks)",
     )
+    job_recheck_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="a job queued this long, or in progress on a runner that is idle or gone, "
+        "is asked of GitHub again by the reconcile pass (its webhook was lost); lower frees "
+        "idle capacity sooner after lost webhooks, at up to 20 GitHub calls a pass",
+    )
     reconcile_schedule: str = Field(
         default="rate(1 minute)", description="EventBridge schedule of the reconcile pass"
     )
@@ -981,5 +989,6 @@ def to_tfvars(cfg: FleetConfig) -> dict[str, Any]:
         "control_plane_boot_timeout": cfg.control_plane.boot_timeout_seconds,
         "control_plane_idle_grace": cfg.control_plane.idle_grace_seconds,
         "control_plane_github_sync": cfg.control_plane.github_sync_seconds,
+        "control_plane_job_recheck": cfg.control_plane.job_recheck_seconds,
         "control_plane_reconcile_schedule": cfg.control_plane.reconcile_schedule,
     }

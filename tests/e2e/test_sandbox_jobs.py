@@ -6,7 +6,8 @@ deployed zip under Python 3.12 with their roles' credentials; EC2 state changes 
 registrar through EventBridge; simulated hosts boot and their runners take the jobs; ephemeral
 runners end their instances and the reconcile schedule scales in what is left idle. The clock
 runs 10x (the schedules, the host boot model and the jobs' durations) and idle hosts go after
-20 s (`idle_grace_seconds`), so the test stays within minutes.
+20 s (`idle_grace_seconds`); a job whose webhooks were lost is asked of GitHub after 30 s
+(`job_recheck_seconds`, 300 by default), so the test stays within minutes.
 
 Timings are printed (queue -> start p50/p95, last completion -> pools at their minimum), never
 asserted. Waits poll the emulators' state (an event), with a deadline that only bounds a hang.
@@ -54,6 +55,7 @@ min_size = 0
 max_size = 4
 [control_plane]
 idle_grace_seconds = 20
+job_recheck_seconds = 30
 """
 CLOCK = {"RUNNERFLEET_SANDBOX_CLOCK": "10", "RUNNERFLEET_SANDBOX_BOOT_SECONDS": "20"}
 # The sandbox enforces IAM by default; RUNNERFLEET_SANDBOX_IAM=off in the test's environment

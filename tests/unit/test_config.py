@@ -266,6 +266,7 @@ def test_instance_type_list_is_botocores() -> None:
             "control_plane.reconcile_schedule",
             "",
         ),
+        ({"control_plane": {"job_recheck_seconds": 5}}, "control_plane.job_recheck_seconds", "10"),
     ],
 )
 def test_surprising_values_are_refused(data: dict[str, Any], field: str, hint: str) -> None:

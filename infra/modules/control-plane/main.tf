@@ -75,6 +75,7 @@ locals {
     RUNNERFLEET_BOOT_TIMEOUT        = tostring(var.boot_timeout_seconds)
     RUNNERFLEET_IDLE_GRACE          = tostring(var.idle_grace_seconds)
     RUNNERFLEET_GITHUB_SYNC_SECONDS = tostring(var.github_sync_seconds)
+    RUNNERFLEET_JOB_RECHECK_SECONDS = tostring(var.job_recheck_seconds)
     RUNNERFLEET_LOG_LEVEL           = var.log_level
   }
 

@@ -179,6 +179,17 @@ variable "github_sync_seconds" {
   }
 }
 
+variable "job_recheck_seconds" {
+  description = "Seconds after which a job still queued, or in progress on a runner that is idle or gone, is asked of GitHub again by the reconcile pass: its webhook was lost (RUNNERFLEET_JOB_RECHECK_SECONDS)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.job_recheck_seconds >= 10 && var.job_recheck_seconds <= 3600
+    error_message = "job_recheck_seconds must be from 10 to 3600."
+  }
+}
+
 variable "boot_timeout_seconds" {
   description = "Seconds a runner instance may take to register before the reconcile pass treats it as failed (RUNNERFLEET_BOOT_TIMEOUT)."
   type        = number

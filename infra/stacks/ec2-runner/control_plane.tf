@@ -53,6 +53,17 @@ variable "control_plane_github_sync" {
   }
 }
 
+variable "control_plane_job_recheck" {
+  description = "Seconds after which the reconcile pass asks GitHub again about a job still queued, or in progress on an idle or gone runner (its webhook was lost)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.control_plane_job_recheck >= 10 && var.control_plane_job_recheck <= 3600
+    error_message = "control_plane_job_recheck must be from 10 to 3600 seconds."
+  }
+}
+
 variable "control_plane_boot_timeout" {
   description = "Seconds a runner may take to register before the reconcile pass treats its instance as failed."
   type        = number
@@ -110,6 +121,7 @@ module "control_plane" {
   boot_timeout_seconds      = var.control_plane_boot_timeout
   idle_grace_seconds        = var.control_plane_idle_grace
   github_sync_seconds       = var.control_plane_github_sync
+  job_recheck_seconds       = var.control_plane_job_recheck
   log_retention_days        = var.log_retention_days
   tags                      = var.tags
 }

@@ -166,7 +166,10 @@ class ControlPlane:
         s.require_github()
         return Reconciler(
             settings=ReconcilerSettings(
-                s.name, boot_timeout=s.boot_timeout, github_sync_seconds=s.github_sync_seconds
+                s.name,
+                boot_timeout=s.boot_timeout,
+                queue_timeout=s.job_recheck_seconds,
+                github_sync_seconds=s.github_sync_seconds,
             ),
             scaler_settings=ScalerSettings(idle_grace=s.idle_grace),
             pools=s.pools(),

@@ -42,6 +42,9 @@ RUNNERFLEET_IDLE_GRACE                 seconds an idle runner host is kept befor
 RUNNERFLEET_GITHUB_SYNC_SECONDS        the reconcile pass asks GitHub (runner list, queue
                                        discovery) at most this often; 0: every pass (poll
                                        mode, for a fleet without webhooks). Default 300
+RUNNERFLEET_JOB_RECHECK_SECONDS        a job queued this long, or in progress on an idle or
+                                       gone runner, is asked of GitHub again (a lost
+                                       webhook). Default 300, 10-3600
 RUNNERFLEET_KMS_KEY_ID                 KMS key for the registration SecureStrings (optional)
 RUNNERFLEET_LOG_LEVEL                  logging level (default INFO)
 =====================================  ==========================================================
@@ -123,6 +126,7 @@ class ControlPlaneSettings:
     boot_timeout: float = 600.0
     idle_grace: float = 600.0
     github_sync_seconds: float = 300.0
+    job_recheck_seconds: float = 300.0
     kms_key_id: str | None = None
     log_level: str = "INFO"
 
@@ -189,6 +193,7 @@ class ControlPlaneSettings:
             boot_timeout=float(_int(env, "RUNNERFLEET_BOOT_TIMEOUT", 600, 60, 3600)),
             idle_grace=float(_int(env, "RUNNERFLEET_IDLE_GRACE", 600, 0, 3600)),
             github_sync_seconds=float(_int(env, "RUNNERFLEET_GITHUB_SYNC_SECONDS", 300, 0, 3600)),
+            job_recheck_seconds=float(_int(env, "RUNNERFLEET_JOB_RECHECK_SECONDS", 300, 10, 3600)),
             kms_key_id=env.get("RUNNERFLEET_KMS_KEY_ID") or None,
             log_level=level,
         )
@@ -224,6 +229,7 @@ class ControlPlaneSettings:
             boot_timeout=float(cfg.control_plane.boot_timeout_seconds),
             idle_grace=float(cfg.control_plane.idle_grace_seconds),
             github_sync_seconds=float(cfg.control_plane.github_sync_seconds),
+            job_recheck_seconds=float(cfg.control_plane.job_recheck_seconds),
         )
 
     # ---- what the parts need -------------------------------------------------------------

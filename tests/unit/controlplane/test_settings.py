@@ -18,6 +18,7 @@ ENV = {
     "RUNNERFLEET_GITHUB_REPOSITORY": "",
     "RUNNERFLEET_GITHUB_API_URL": "https://ghe.example.com/api/v3/",
     "RUNNERFLEET_BOOT_TIMEOUT": "900",
+    "RUNNERFLEET_JOB_RECHECK_SECONDS": "45",
     "RUNNERFLEET_LOG_LEVEL": "debug",
 }
 
@@ -34,6 +35,7 @@ def test_from_env_reads_the_contract() -> None:
         "Default",
         None,
     )
+    assert s.job_recheck_seconds == 45.0
     pools = {p.name: p for p in s.pools()}
     assert pools["gpu"].idle == 2 and pools["default"].idle == 0
     assert "gpu" in pools["gpu"].labels and "x64" in pools["default"].labels
@@ -54,6 +56,7 @@ def test_from_env_reads_the_contract() -> None:
         ("RUNNERFLEET_POOL_IDLE", '{"nope": 1}', "idle counts"),
         ("RUNNERFLEET_EPHEMERAL", "yes", "RUNNERFLEET_EPHEMERAL"),
         ("RUNNERFLEET_BOOT_TIMEOUT", "10", "RUNNERFLEET_BOOT_TIMEOUT"),
+        ("RUNNERFLEET_JOB_RECHECK_SECONDS", "5", "RUNNERFLEET_JOB_RECHECK_SECONDS"),
         ("RUNNERFLEET_RUNNER_COUNT", "x", "RUNNERFLEET_RUNNER_COUNT"),
         ("RUNNERFLEET_LOG_LEVEL", "LOUD", "RUNNERFLEET_LOG_LEVEL"),
     ],
@@ -70,6 +73,7 @@ def test_from_config_matches_the_fleet_config() -> None:
         {
             "name": "rfx",
             "github": {"owner": "acme", "repository": "app", "runner_group": "ci builders"},
+            "control_plane": {"job_recheck_seconds": 60},
             "runners": {
                 "mode": "autoscaled",
                 "pools": [{"name": "default", "max_size": 3}, {"name": "gpu", "idle": 2}],
@@ -85,7 +89,7 @@ def test_from_config_matches_the_fleet_config() -> None:
     )
     assert s.github_api_url == "http://x" and s.pool_sizes == {"default": (0, 3), "gpu": (0, 5)}
     assert [p.max_size for p in s.pools()] == [3, 5]
-    assert s.pool_idle == {"default": 0, "gpu": 2}
+    assert s.pool_idle == {"default": 0, "gpu": 2} and s.job_recheck_seconds == 60.0
     assert s.runner_group == "ci builders" and s.registrar_settings().runner_group == "ci builders"
     assert {p.name: p.idle for p in s.pools()} == {"default": 0, "gpu": 2}
     with pytest.raises(ValueError, match="GitHub owner"):
@@ -103,3 +107,19 @@ def test_runner_group_by_name_and_an_explicit_id_wins() -> None:
         ControlPlaneSettings.from_env({**ENV, "RUNNERFLEET_RUNNER_GROUP_ID": "x"})
     with pytest.raises(ValueError, match="RUNNERFLEET_RUNNER_GROUP"):
         ControlPlaneSettings(name="rf", runner_group=" ")
+
+
+def test_the_reconciler_rechecks_jobs_after_job_recheck_seconds() -> None:
+    """The one place the setting reaches: the reconciler's queue timeout (lost webhooks)."""
+    from runnerfleet.controlplane.compose import compose
+
+    made: list[str] = []
+
+    def clients(service: str) -> object:  # never called: only building is tested
+        made.append(service)
+        return object()
+
+    s = ControlPlaneSettings.from_env(ENV)
+    plane = compose(s, clients, github=object())
+    assert plane.reconciler.settings.queue_timeout == 45.0
+    assert plane.reconciler.settings.github_sync_seconds == s.github_sync_seconds
