@@ -9,6 +9,16 @@ answered here from the registry of active lifecycle actions (motostate.Lifecycle
 a launch action holds its instance in Pending:Wait; ABANDON terminates it; heartbeat timeouts
 apply the hook's default result, checked on every Auto Scaling request).
 
+One request at a time: moto's models are not thread-safe and AWS never fails the way they do.
+Under the sandbox's concurrent load, a TransactWriteItems deep-copying a table while another
+thread wrote to it raised "dictionary changed size during iteration" (HTTP 500). An SDK that
+retries a write that had landed before the error sees its own item: the likely cause of a
+Terraform state-lock PutItem that once failed with ConditionalCheckFailed on a lock created
+after the command started. Every request therefore runs under one lock, and
+its response is read inside it. The one exception is an SQS ReceiveMessage (JSON protocol),
+which long-polls: it waits outside the lock, or no SendMessage could reach the queue it waits
+on (moto guards a queue's messages with a lock of its own).
+
 Sandbox-only control endpoints under `/_strictaws/` (loopback only, like the whole sandbox):
 - `POST /_strictaws/assume-role`  {RoleArn, Service, RoleSessionName?, Region?, DurationSeconds?}
   -> credentials of the role as the service (trust policy checked) or 403 AccessDenied;
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import parse_qs
@@ -42,6 +53,7 @@ from runnerfleet.strictaws.motostate import (
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]
 LOCAL_ANSWERS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
+LONG_POLL = "AmazonSQS.ReceiveMessage"  # waits for messages: runs outside the lock
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
 
 
@@ -84,8 +96,21 @@ class StrictAws:
         self.admin_key = admin_key
         self.lifecycle = LifecycleActions()
         seed_admin(*admin_key)
+        self._one_at_a_time = threading.Lock()  # moto is not thread-safe (module docstring)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") == LONG_POLL:
+            return self._handle(environ, start_response)
+        with self._one_at_a_time:
+            result = self._handle(environ, start_response)
+            try:
+                return list(result)  # the body too is moto's state, read under the lock
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    def _handle(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
         method: str = environ.get("REQUEST_METHOD", "GET")
         if path.startswith("/_strictaws/"):
