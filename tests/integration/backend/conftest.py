@@ -3,11 +3,19 @@
 The stacks use only Terraform's built-in `terraform_data` resource, so no provider has to be
 installed or started: what these tests exercise is the S3 backend itself (state objects,
 versions, the S3 lockfile and the DynamoDB lock and digest items) against the emulator.
+
+The emulator is the sandbox's own (`runnerfleet.strictaws`: moto behind the strict layer, which
+lets one request at a time into moto), with IAM off since these tests are about the backend, not
+about permissions. A plain ThreadedMotoServer once failed a fresh table's first lock with
+ConditionalCheckFailed (PutItem answered 200, then a second PutItem 400), which AWS does not
+do. Every stack logs at DEBUG to its own `tf.log`; when a test fails, the AWS SDK's retry and
+error lines of those logs are printed with the report, so such a failure names its cause.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -17,9 +25,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from runnerfleet.backend import bootstrap
+from runnerfleet.strictaws.server import start_strict_server
 from runnerfleet.terraform import Binary, Terraform, find_binary
 
 REGION = "us-east-1"
@@ -94,13 +102,11 @@ def _boto_creds() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def backend_emulator() -> Iterator[Emulator]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    url, stop = start_strict_server(enforce_iam=False)
     try:
-        yield Emulator(f"http://{host}:{port}")
+        yield Emulator(url)
     finally:
-        server.stop()
+        stop()
 
 
 @pytest.fixture(scope="session")
@@ -158,9 +164,10 @@ class StateBackend:
         (work / "backend.tfbackend").write_text(self.backend_config())
         cli_config = self.root / "terraform.rc"
         cli_config.write_text("# no providers needed: the stack uses terraform_data only\n")
-        tf = Terraform(work, binary=self.binary, cli_config=cli_config, env=TF_ENV)
+        env = {**TF_ENV, "TF_LOG": "DEBUG", "TF_LOG_PATH": str(work / "tf.log")}
+        tf = Terraform(work, binary=self.binary, cli_config=cli_config, env=env)
+        self.stacks.append(work)  # before init: its log too is reported on a failure
         tf.init(work / "backend.tfbackend")
-        self.stacks.append(work)
         return tf
 
     def start_apply(self, tf: Terraform, *var_args: str) -> subprocess.Popen[str]:
@@ -192,3 +199,28 @@ def state_backend(backend_emulator: Emulator, tf_binary: Binary, tmp_path: Path)
     )
     bootstrap(sb.s3, sb.dynamodb, bucket=sb.bucket, table=sb.table, region=REGION)
     return sb
+
+
+# A retried request (the SDK's amz-sdk-request header counts attempts), a failed one, an error.
+_SDK_LINE = re.compile(r"attempt=(?!1;)\d+|request failed with (?!unretryable)|\[ERROR\]")
+
+
+def sdk_trouble(stacks: list[Path], limit: int = 40) -> str:
+    """The AWS SDK's retry and failed-request lines of the stacks' DEBUG logs (the last few)."""
+    lines: list[str] = []
+    for work in stacks:
+        log = work / "tf.log"
+        if log.exists():
+            text = log.read_text(errors="replace")
+            hits = [ln for ln in text.splitlines() if _SDK_LINE.search(ln)]
+            lines += [f"{work.name}: {ln[:400]}" for ln in hits]
+    return "\n".join(lines[-limit:]) or "(no retry or failed-request line in the stacks' logs)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    sb = getattr(item, "funcargs", {}).get("state_backend")
+    if report.failed and isinstance(sb, StateBackend):
+        report.sections.append(("AWS SDK lines of terraform's logs", sdk_trouble(sb.stacks)))
+    return report
