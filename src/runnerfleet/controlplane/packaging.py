@@ -23,6 +23,7 @@ import ast
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -190,13 +191,38 @@ def default_wheel_cache() -> Path:
     return Path(base) / "runnerfleet" / "lambda-wheels"
 
 
+def default_package_cache() -> Path:
+    """Built packages by sources digest, shared by every project folder of this user."""
+    return default_wheel_cache().parent / "packages"
+
+
+def _cached_wheels(pins: list[Pin], dest: Path) -> tuple[list[Path], list[Pin]]:
+    """(the wheels in `dest` that match a pin's hashes, the pins with no such wheel)."""
+    by_hash = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in dest.glob("*.whl")}
+    found: list[Path] = []
+    missing: list[Pin] = []
+    for pin in pins:
+        hits = [by_hash[h] for h in pin.hashes if h in by_hash]
+        if hits:
+            found.append(hits[0])
+        else:
+            missing.append(pin)
+    return sorted(found, key=lambda p: p.name), missing
+
+
 def fetch_wheels(
     architecture: str = "x86_64", *, lock: Path = LOCK_FILE, cache: Path | None = None
 ) -> list[Path]:
-    """The locked wheels for `architecture`, downloaded once into `cache`, hash-checked."""
+    """The locked wheels for `architecture`, downloaded once into `cache`, hash-checked.
+
+    pip runs only when a pin has no wheel in the cache that matches one of its hashes.
+    """
     pins = read_lock(lock)
     dest = (cache or default_wheel_cache()) / architecture
     dest.mkdir(parents=True, exist_ok=True)
+    wheels, missing = _cached_wheels(pins, dest)
+    if not missing:
+        return wheels
     cmd = [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
         "--no-deps", "--require-hashes", "--dest", str(dest), "-r", str(lock),
@@ -209,16 +235,13 @@ def fetch_wheels(
             f"(exit {result.returncode}): {result.stderr.strip()[-800:]}; check that PyPI is "
             "reachable, or refresh the lock with `python scripts/lock_lambda_deps.py`"
         )
-    wheels: list[Path] = []
-    by_hash = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in dest.glob("*.whl")}
-    for pin in pins:
-        hits = [by_hash[h] for h in pin.hashes if h in by_hash]
-        if not hits:
-            raise PackagingError(
-                f"no wheel of {pin.name}=={pin.version} in {dest} matches the lock's hashes"
-            )
-        wheels.append(hits[0])
-    return sorted(wheels, key=lambda p: p.name)
+    wheels, missing = _cached_wheels(pins, dest)
+    if missing:
+        pin = missing[0]
+        raise PackagingError(
+            f"no wheel of {pin.name}=={pin.version} in {dest} matches the lock's hashes"
+        )
+    return wheels
 
 
 def wheel_entries(wheel: Path) -> Iterator[tuple[str, bytes]]:
@@ -292,18 +315,41 @@ def sources_digest(with_dependencies: bool, architecture: str = "x86_64") -> str
     return h.hexdigest()
 
 
+def _package_of(path: Path) -> Package:
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        count = len(zf.namelist())
+    return Package(path.resolve(), hashlib.sha256(data).hexdigest(), count, len(data))
+
+
 def ensure_package(
-    out: Path, *, with_dependencies: bool = False, architecture: str = "x86_64"
+    out: Path,
+    *,
+    with_dependencies: bool = False,
+    architecture: str = "x86_64",
+    cache: Path | None = None,
 ) -> Package:
     """Build `out` unless it already holds these sources (a `.sources` file beside it says);
-    what `runnerfleet up` calls before plan so Terraform finds the zip."""
+    what `runnerfleet up` calls before plan so Terraform finds the zip.
+
+    The build is a pure function of its inputs (module docstring), so a zip built once for
+    a sources digest is kept in `cache` (default: the user's cache, shared by every project
+    folder) and copied from there by the next project that needs the same one.
+    """
     stamp = out.with_name(out.name + ".sources")
     digest = sources_digest(with_dependencies, architecture)
     if out.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
-        data = out.read_bytes()
-        with zipfile.ZipFile(out) as zf:
-            count = len(zf.namelist())
-        return Package(out.resolve(), hashlib.sha256(data).hexdigest(), count, len(data))
-    pkg = build_package(out, with_dependencies=with_dependencies, architecture=architecture)
+        return _package_of(out)
+    kept = (cache or default_package_cache()) / f"{digest}.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kept.is_file():
+        shutil.copyfile(kept, out)
+        pkg = _package_of(out)
+    else:
+        pkg = build_package(out, with_dependencies=with_dependencies, architecture=architecture)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f"{kept.name}.{os.getpid()}.partial")
+        shutil.copyfile(out, partial)
+        os.replace(partial, kept)  # atomic: a concurrent reader sees a whole zip or none
     stamp.write_text(digest, encoding="utf-8")
     return pkg

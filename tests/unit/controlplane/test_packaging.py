@@ -4,6 +4,7 @@ whichever virtual environment builds it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -153,10 +154,52 @@ def test_ensure_package_rebuilds_only_when_sources_change(tmp_path: Path) -> Non
     from runnerfleet.controlplane.packaging import ensure_package
 
     out = tmp_path / "build" / "control-plane.zip"
-    first = ensure_package(out)
+    cache = tmp_path / "cache"
+    first = ensure_package(out, cache=cache)
     mtime = out.stat().st_mtime_ns
-    again = ensure_package(out)
+    again = ensure_package(out, cache=cache)
     assert again.sha256 == first.sha256 and out.stat().st_mtime_ns == mtime
     (tmp_path / "build" / "control-plane.zip.sources").write_text("stale")
-    rebuilt = ensure_package(out)
+    rebuilt = ensure_package(out, cache=cache)
     assert rebuilt.sha256 == first.sha256 and out.stat().st_mtime_ns != mtime
+
+
+def test_a_second_project_copies_the_package_built_for_the_same_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zip is a pure function of its sources: one build per digest, whatever the folder."""
+    cache = tmp_path / "cache"
+    first = packaging.ensure_package(tmp_path / "a" / "cp.zip", cache=cache)
+    assert [p.name for p in cache.iterdir()] == [f"{packaging.sources_digest(False)}.zip"]
+
+    def no_build(*_a: object, **_k: object) -> None:
+        raise AssertionError("built again although the cache holds these sources")
+
+    monkeypatch.setattr(packaging, "build_package", no_build)
+    second = packaging.ensure_package(tmp_path / "b" / "cp.zip", cache=cache)
+    assert second.sha256 == first.sha256 and second.path == (tmp_path / "b" / "cp.zip")
+    assert second.files == first.files
+
+
+def test_fetch_wheels_runs_pip_only_for_a_pin_without_a_matching_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = tmp_path / "cache" / "x86_64" / "demo-1.0-py3-none-any.whl"
+    wheel.parent.mkdir(parents=True)
+    wheel.write_bytes(b"not really a wheel")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock = tmp_path / "lock.txt"
+    lock.write_text(f"demo==1.0 --hash=sha256:{digest}\n")
+    calls: list[list[str]] = []
+
+    def fake_pip(cmd: list[str], **_k: object) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_pip)  # the module calls subprocess.run
+    assert packaging.fetch_wheels(lock=lock, cache=tmp_path / "cache") == [wheel]
+    assert calls == [], "every pin had its wheel: pip must not run"
+    lock.write_text(f"demo==1.0 --hash=sha256:{'0' * 64}\n")
+    with pytest.raises(packaging.PackagingError, match=r"no wheel of demo==1\.0"):
+        packaging.fetch_wheels(lock=lock, cache=tmp_path / "cache")
+    assert len(calls) == 1 and "download" in calls[0]
