@@ -284,7 +284,7 @@ def write_cli_config(
 
 @dataclass
 class PlanResult:
-    """A saved plan and its JSON rendering."""
+    """A saved plan and its JSON rendering (`{}` for a plan without changes: nothing to read)."""
 
     plan_file: Path
     has_changes: bool
@@ -503,7 +503,8 @@ class Terraform:
             args.append("-destroy")
         proc = self.run(args, ok_codes=(0, 2))
         result = PlanResult(plan_file, has_changes=proc.returncode == 2)
-        result.json = self.show_json(plan_file)
+        if result.has_changes:  # exit 0 is an empty diff: `show -json` (2 s, the provider's
+            result.json = self.show_json(plan_file)  # schemas) would list only no-ops
         return result
 
     def show_json(self, plan_file: Path | None = None) -> dict[str, Any]:

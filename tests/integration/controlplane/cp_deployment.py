@@ -280,6 +280,7 @@ def deploy(tmp: Path, webhook_secret: str) -> Deployed:
         first = tf.plan(root / "first.tfplan")
         tf.apply(first.plan_file)
         second = tf.plan(root / "second.tfplan")
+        replan = tf.show_json(second.plan_file)  # all of it, no-ops too (plan() skips those)
         state_text = tf.run(["state", "pull"], capture=True).stdout
         task = tmp / "task"
         task.mkdir()
@@ -292,8 +293,8 @@ def deploy(tmp: Path, webhook_secret: str) -> Deployed:
                 "private-key": gh.app_private_key_pem, "token": gh.pat,
                 "webhook-secret": webhook_secret,
             },
-            plan_json=first.json, plan_text=json.dumps(first.json), replan_json=second.json,
-            replan_text=json.dumps(second.json), state_text=state_text, package=package,
+            plan_json=first.json, plan_text=json.dumps(first.json), replan_json=replan,
+            replan_text=json.dumps(replan), state_text=state_text, package=package,
             task=task, python=python, terraform=tf, functions=_functions(json.loads(state_text)),
         )  # fmt: skip
     except BaseException:
