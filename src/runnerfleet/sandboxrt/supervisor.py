@@ -44,13 +44,16 @@ from runnerfleet.sandboxrt.functions import FunctionSpec, Stack
 from runnerfleet.sandboxrt.hosts import HostFleet, facts_from_env
 from runnerfleet.sandboxrt.lambdas import FunctionWorker, WorkerSettings, service_assume
 from runnerfleet.sandboxrt.triggers import (
+    EC2_LIVE_STATES,
     AsyncInvoker,
     Clock,
     DeliveryFaults,
     EventBus,
     FunctionUrlServer,
+    Instances,
     Scheduler,
     SqsPoller,
+    ec2_changes,
     ec2_state_event,
 )
 
@@ -230,39 +233,29 @@ class Supervisor:
             log.warning("lifecycle %s %s: %s", transition, instance_id, exc)
 
     def watch_ec2(self) -> None:
-        known: dict[str, str] = {}
+        known: Instances = {}
         ec2 = self.admin("ec2")
-        order = ("pending", "running", "shutting-down", "terminated")
+        live_only = [{"Name": "instance-state-name", "Values": list(EC2_LIVE_STATES)}]
         while not self.stop_event.wait(WATCH_SECONDS):
             try:
-                pages = ec2.get_paginator("describe_instances").paginate()
-                seen = {}
+                live: Instances = {}
+                pages = ec2.get_paginator("describe_instances").paginate(Filters=live_only)
                 for page in pages:
                     for res in page["Reservations"]:
                         for inst in res["Instances"]:
                             tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
-                            seen[inst["InstanceId"]] = (inst["State"]["Name"], tags)
+                            live[inst["InstanceId"]] = (inst["State"]["Name"], tags)
             except Exception as exc:
                 log.warning("EC2 watch: %s", exc)
                 continue
-            for iid, (state, tags) in seen.items():
-                before = known.get(iid)
-                if before == state:
-                    continue
-                steps = [state]
-                if state in order:  # AWS announces every step, moto may jump over some
-                    start = order.index(before) + 1 if before in order else 0
-                    stop = order.index(state)
-                    steps = list(order[start : stop + 1]) or [state]
-                    if before is None and state in ("shutting-down", "terminated"):
-                        steps = []  # gone before we ever saw it: nothing to announce
-                if before is None and state in ("pending", "running"):
-                    self._lifecycle(iid, "autoscaling:EC2_INSTANCE_LAUNCHING")
-                if before in ("pending", "running") and state in ("shutting-down", "terminated"):
-                    self._lifecycle(iid, "autoscaling:EC2_INSTANCE_TERMINATING")
-                for step in steps:
-                    self._emit(iid, step, tags)
-                known[iid] = state
+            for change in ec2_changes(known, live):
+                if change.launching:
+                    self._lifecycle(change.instance_id, "autoscaling:EC2_INSTANCE_LAUNCHING")
+                if change.terminating:
+                    self._lifecycle(change.instance_id, "autoscaling:EC2_INSTANCE_TERMINATING")
+                for step in change.steps:
+                    self._emit(change.instance_id, step, change.tags)
+            known = live  # a terminated instance is announced once, then forgotten
 
     # ---- lifecycle -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -106,6 +106,62 @@ def ec2_state_event(instance_id: str, state: str, *, account: str, region: str) 
     )
 
 
+# What the EC2 watch lists: every state but `terminated`. AWS (and moto) keep terminated
+# instances listed for a while, and moto's DescribeInstances costs grow with each one it
+# serializes (most of the emulator's CPU in the suite went there at two polls a second). An
+# instance that leaves the listing has been terminated.
+EC2_LIVE_STATES = ("pending", "running", "shutting-down", "stopping", "stopped")
+_EC2_ORDER = ("pending", "running", "shutting-down", "terminated")
+Instances = dict[str, tuple[str, dict[str, str]]]  # id -> (state, tags)
+
+
+@dataclass(frozen=True)
+class Ec2Change:
+    """One instance's change between two listings, as EventBridge would announce it."""
+
+    instance_id: str
+    before: str | None
+    state: str
+    steps: tuple[str, ...]  # the state-change notifications, in order
+    tags: dict[str, str]
+
+    @property
+    def launching(self) -> bool:
+        return self.before is None and self.state in ("pending", "running")
+
+    @property
+    def terminating(self) -> bool:
+        return self.before in ("pending", "running") and self.state in (
+            "shutting-down", "terminated",
+        )  # fmt: skip
+
+
+def ec2_changes(known: Instances, live: Instances) -> list[Ec2Change]:
+    """The changes from `known` (the last listing) to `live` (this one, without terminated
+    instances): a known instance missing from `live` is terminated, with its last tags.
+
+    AWS announces every step; moto may jump over some (pending -> terminated), so the steps
+    in between are announced too. An instance first seen shutting down or terminated is
+    announced by nothing: it was gone before the watch saw it."""
+    now = dict(live)
+    for iid, (state, tags) in known.items():
+        if iid not in live and state != "terminated":
+            now[iid] = ("terminated", tags)
+    changes: list[Ec2Change] = []
+    for iid, (state, tags) in now.items():
+        before = known[iid][0] if iid in known else None
+        if before == state:
+            continue
+        steps: tuple[str, ...] = (state,)
+        if state in _EC2_ORDER:
+            start = _EC2_ORDER.index(before) + 1 if before in _EC2_ORDER else 0
+            steps = _EC2_ORDER[start : _EC2_ORDER.index(state) + 1] or (state,)
+            if before is None and state in ("shutting-down", "terminated"):
+                steps = ()
+        changes.append(Ec2Change(iid, before, state, steps, tags))
+    return changes
+
+
 LIFECYCLE_DETAIL_TYPES = {
     "autoscaling:EC2_INSTANCE_LAUNCHING": "EC2 Instance-launch Lifecycle Action",
     "autoscaling:EC2_INSTANCE_TERMINATING": "EC2 Instance-terminate Lifecycle Action",

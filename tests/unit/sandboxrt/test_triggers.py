@@ -112,3 +112,31 @@ def test_delivery_faults_are_seeded_and_bounded() -> None:
     assert DeliveryFaults().decide() == "deliver"
     with pytest.raises(ValueError, match="drop"):
         DeliveryFaults(drop=1.5)
+
+
+# ---- the EC2 watch: listings without terminated instances -------------------------------
+def test_an_instance_leaving_the_live_listing_is_announced_terminated_once() -> None:
+    from runnerfleet.sandboxrt.triggers import EC2_LIVE_STATES, ec2_changes
+
+    assert "terminated" not in EC2_LIVE_STATES
+    tags = {"runnerfleet:pool": "a"}
+    first = ec2_changes({}, {"i-1": ("pending", tags)})
+    assert [(c.instance_id, c.steps, c.launching) for c in first] == [("i-1", ("pending",), True)]
+    # moto jumps from pending to running and then out of the listing (terminated)
+    running = ec2_changes({"i-1": ("pending", tags)}, {"i-1": ("running", tags)})
+    assert [c.steps for c in running] == [("running",)] and not running[0].launching
+    gone = ec2_changes({"i-1": ("running", tags)}, {})
+    assert [(c.state, c.steps, c.tags, c.terminating) for c in gone] == [
+        ("terminated", ("shutting-down", "terminated"), tags, True)
+    ]
+    assert ec2_changes({}, {}) == [], "forgotten after its announcement"
+    assert ec2_changes({"i-1": ("running", tags)}, {"i-1": ("running", tags)}) == []
+
+
+def test_an_instance_first_seen_shutting_down_is_not_announced() -> None:
+    from runnerfleet.sandboxrt.triggers import ec2_changes
+
+    (change,) = ec2_changes({}, {"i-2": ("shutting-down", {})})
+    assert change.steps == () and not change.launching and not change.terminating
+    (stopped,) = ec2_changes({"i-2": ("running", {})}, {"i-2": ("stopped", {})})
+    assert stopped.steps == ("stopped",)
