@@ -24,7 +24,7 @@ requests apart) and AWS calls by operation:
     python3 benchmarks/reconcile_scale.py [--sizes 1000,5000] [--busy 0.8] [--passes 4]
         [--profile] [--moto-as-is]
 
-moto's EC2 tag lookups are made per resource (benchmarks/moto_costs.py; `--moto-as-is` keeps
+moto's EC2 tag lookups are made per resource (runnerfleet.strictaws.motocosts; `--moto-as-is` keeps
 moto's O(n^2) DescribeInstances). Each pass reports the time inside botocore (moto
 included) by operation, inside the GitHub client's HTTP calls (the emulator included) and
 the rest (`own_seconds`: the control plane's own work).
@@ -48,11 +48,11 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from moto_costs import per_item_costs
 from webhook_handling import timed_sdk
 from world import NAME, OWNER, World, world
 
 from runnerfleet.github.emulator.state import RunnerRec
+from runnerfleet.strictaws.motocosts import per_item_costs
 from runnerfleet.vocabulary import pool_runner_name
 
 POOLS = {"small": ["linux"], "big": ["linux", "big"]}
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--moto-as-is",
         action="store_true",
-        help="keep moto's O(n^2) DescribeInstances tag lookups (benchmarks/moto_costs.py)",
+        help="keep moto's O(n^2) DescribeInstances tag lookups (runnerfleet.strictaws.motocosts)",
     )
     args = ap.parse_args(argv)
     results = []
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
                 "benchmark": "reconcile_scale",
                 "results": results,
                 "targets": {"wall_seconds_max": TARGET_SECONDS, "github_calls_max": TARGET_CALLS},
-                "moto_costs": "as is" if args.moto_as_is else "per item (moto_costs.py)",
+                "moto_costs": "as is" if args.moto_as_is else "per item (strictaws.motocosts)",
             },
             indent=2,
             sort_keys=True,

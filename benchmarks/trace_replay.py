@@ -21,7 +21,7 @@ limit; 304 answers listed apart), AWS calls per job by operation, pickup (queued
 p50/p95/p99 in virtual seconds, jobs unserved at the end, and the wall time of the replay.
 
 moto's TransactWriteItems (a deep copy of the whole table per call) and EC2 tag lookups are
-made per item (benchmarks/moto_costs.py, same answers); `--moto-as-is` keeps moto's own.
+made per item (runnerfleet.strictaws.motocosts, same answers); `--moto-as-is` keeps moto's own.
 
     python3 benchmarks/trace_replay.py [--jobs 1000] [--models cold,warm,hot] [--idle 4]
         [--drop 0.0] [--seed 7] [--moto-as-is]
@@ -43,11 +43,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from moto_costs import per_item_costs
 from world import OWNER, World, percentile, world
 
 from runnerfleet.controlplane.registrar import InstanceEvent
 from runnerfleet.github.emulator_runner import decode_jit_config
+from runnerfleet.strictaws.motocosts import per_item_costs
 
 POOLS = {"small": ["linux"], "big": ["linux", "big"]}
 JOB_LABELS = {"small": ["self-hosted", "linux"], "big": ["self-hosted", "linux", "big"]}
@@ -261,7 +261,7 @@ def replay(
             },
             "unserved": jobs - len(r.finished),
             "failures": dict(r.failures),
-            "moto_costs": "as is" if moto_as_is else "per item (moto_costs.py)",
+            "moto_costs": "as is" if moto_as_is else "per item (strictaws.motocosts)",
             "replay_wall_seconds": round(time.perf_counter() - wall, 1),
         }
 
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--moto-as-is",
         action="store_true",
-        help="keep moto's whole-table transaction copies and tag scans (benchmarks/moto_costs.py)",
+        help="keep moto's whole-table transaction copies and tag scans (strictaws.motocosts)",
     )
     args = ap.parse_args(argv)
     results = [

@@ -25,7 +25,7 @@ the DynamoDB table directly, in the table's own item format, before the clock st
    on it, the wall figure is reported beside it).
 
 moto's TransactWriteItems deep-copies the table for its rollback (O(table size) inside moto,
-unlike DynamoDB): benchmarks/moto_costs.py makes it per item with the same outcomes
+unlike DynamoDB): runnerfleet.strictaws.motocosts makes it per item with the same outcomes
 (`--moto-as-is` keeps moto's). AWS calls per event by operation and the number of DynamoDB
 Scans during handling are reported too (the webhook path must never scan).
 
@@ -53,10 +53,10 @@ from botocore.client import BaseClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import payloads
-from moto_costs import per_item_costs
 from world import NAME, SECRET, World, percentile, world
 
 from runnerfleet.controlplane.job_table import JobUpdate, _job_item
+from runnerfleet.strictaws.motocosts import per_item_costs
 from runnerfleet.vocabulary import pool_runner_name
 
 POOLS = {"small": ["linux"], "big": ["linux", "big"]}
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "--moto-as-is",
         action="store_true",
         help="keep moto's table-copying transactions (handling then slows with table size "
-        "inside moto; see benchmarks/moto_costs.py)",
+        "inside moto; see runnerfleet.strictaws.motocosts)",
     )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
                     "flat_within": FLAT_WITHIN,
                     "flat": flat,
                     "flat_judged_on": "events_per_cpu_second (the machine is shared)",
-                    "moto_costs": "as is" if args.moto_as_is else "per item (moto_costs.py)",
+                    "moto_costs": "as is" if args.moto_as_is else "per item (strictaws.motocosts)",
                     "own_p99_ms_max": OWN_P99_TARGET_MS,
                     "own_p99_ms_worst": worst_own,
                     "own_cpu_p99_ms_worst": worst_own_cpu,

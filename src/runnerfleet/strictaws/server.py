@@ -28,27 +28,17 @@ def build_app(*, enforce_iam: bool | None = None) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from runnerfleet.sandbox import SANDBOX_ACCESS_KEY
-    from runnerfleet.strictaws import motofixes
+    from runnerfleet.strictaws import motocosts, motofixes
     from runnerfleet.strictaws.middleware import StrictAws
 
     motofixes.apply()
-    _list_moto_modules_once()
+    motocosts.apply_in_process()
 
     if enforce_iam is None:
         enforce_iam = os.environ.get(IAM_ENV, "enforce").strip().lower() != "off"
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if enforce_iam else float("inf")
     inner = DomainDispatcherApplication(create_backend_app)
     return StrictAws(inner, admin_key=(SANDBOX_ACCESS_KEY, SANDBOX_ACCESS_KEY))
-
-
-def _list_moto_modules_once() -> None:
-    """moto finds a request's backend by listing its package folder (a listdir and an isdir
-    per entry) on every request: 5% of the emulator's CPU in the suite. The folder does not
-    change while the process runs, so it is listed once."""
-    from moto import backends
-
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
 
 
 def main(argv: list[str] | None = None) -> None:

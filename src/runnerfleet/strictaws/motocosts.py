@@ -1,7 +1,10 @@
-"""moto's costs made per item, as AWS's are, so a benchmark times the control plane and not
-moto's bookkeeping. Each patch gives the same answers as moto's own code; only its cost
-no longer grows with everything else moto holds. Used by the benchmarks that load moto with
-thousands of items (`--moto-as-is` on them turns these off to show the difference).
+"""moto's costs made per item, as AWS's are: each patch gives the same answers as moto's own
+code (tests/unit/strictaws/test_motocosts.py); only its cost no longer grows with everything
+else moto holds. The sandbox's emulator process runs with them (`apply_in_process`: a
+sandbox accumulates terminated instances, their tags and job items, and its watch and
+functions list them all the time), and so do the benchmarks that load moto with thousands of
+items, so that they time the control plane and not moto's bookkeeping (`--moto-as-is` on
+them turns these off to show the difference).
 
 - `item_level_transactions()`: moto's TransactWriteItems deep-copies every table the
   transaction touches (once per item) so that it can roll back: one transaction costs
@@ -12,6 +15,9 @@ thousands of items (`--moto-as-is` on them turns these off to show the differenc
   DescribeInstances, for each tag filter and again to serialise its tags) scans the tags of
   every resource in the region through a regex: DescribeInstances over n instances costs
   O(n^2). Here it reads the resource's own tags, in the same shape.
+- `list_modules_once()`: moto finds a request's backend by listing its package folder (a
+  listdir and an isdir per entry) on every request, 5% of the sandbox emulator's CPU in the
+  suite; the folder does not change while the process runs, so it is listed once.
 """
 
 from __future__ import annotations
@@ -94,3 +100,23 @@ def per_item_costs(enabled: bool = True) -> Iterator[None]:
             stack.enter_context(item_level_transactions())
             stack.enter_context(per_resource_tags())
         yield
+
+
+def list_modules_once() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+
+
+_process_stack: ExitStack | None = None
+
+
+def apply_in_process() -> None:
+    """All three, for the rest of this process (idempotent): the emulator's start-up."""
+    global _process_stack
+    if _process_stack is not None:
+        return
+    _process_stack = ExitStack()
+    _process_stack.enter_context(per_item_costs())
+    list_modules_once()

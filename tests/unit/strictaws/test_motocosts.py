@@ -1,21 +1,16 @@
-"""benchmarks/moto_costs.py changes only what moto costs, never what it answers: the same
+"""runnerfleet.strictaws.motocosts changes only what moto costs, never what it answers: the same
 transitions give the same outcomes and the same table, the same DescribeInstances the same
 instances and tags, with and without the patches."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
-
-from moto_costs import item_level_transactions, per_resource_tags
-
 from runnerfleet.controlplane.job_table import DynamoJobTable, JobUpdate, create_table
+from runnerfleet.strictaws.motocosts import item_level_transactions, per_resource_tags
 
 NOW = 1_800_000_000.0
 
