@@ -8,6 +8,7 @@ event can be completed; `lifecycle_actions` lists active and completed ones.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,16 @@ class AssumedCredentials:
         }
 
 
+@functools.cache
+def _http() -> httpx.Client:
+    """One client per process (thread-safe, keeps its connections): `httpx.post` builds a
+    client, and with it an SSL context, on every call (a host boot's largest CPU cost in
+    the sandbox's supervisor)."""
+    return httpx.Client(timeout=30)
+
+
 def _post(endpoint: str, route: str, payload: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{endpoint.rstrip('/')}/_strictaws/{route}", json=payload, timeout=30)
+    response = _http().post(f"{endpoint.rstrip('/')}/_strictaws/{route}", json=payload)
     data: dict[str, Any] = response.json()
     if response.status_code != 200:
         raise StrictAwsError(str(data.get("message", response.text)))
@@ -89,7 +98,7 @@ def register_lifecycle_action(
 
 def lifecycle_actions(endpoint: str) -> dict[str, list[dict[str, Any]]]:
     """{"active": [...], "completed": [...]}: each with group, hook, instance_id, token, result."""
-    response = httpx.get(f"{endpoint.rstrip('/')}/_strictaws/lifecycle-actions", timeout=30)
+    response = _http().get(f"{endpoint.rstrip('/')}/_strictaws/lifecycle-actions")
     response.raise_for_status()
     data: dict[str, list[dict[str, Any]]] = response.json()
     return data
