@@ -452,6 +452,17 @@ def find_orphans(plan_json: dict[str, Any], clients: Clients) -> tuple[list[Orph
     return orphans, errors
 
 
+def planned_aws_creates(plan_json: dict[str, Any]) -> list[str]:
+    """Addresses of the AWS resources (provider hashicorp/aws) a plan creates."""
+    return [
+        str(rc["address"])
+        for rc in plan_json.get("resource_changes", [])
+        if rc.get("mode") == "managed"
+        and "create" in rc.get("change", {}).get("actions", [])
+        and str(rc.get("provider_name", "")).endswith("hashicorp/aws")
+    ]
+
+
 def import_blocks(orphans: Iterable[Orphan]) -> str:
     """Terraform `import` blocks (root module) for the orphans."""
     out = ["# Written by runnerfleet: resources found in AWS but missing from the state."]

@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,11 +215,15 @@ class Deployment:
         return tf
 
     # ---- operations ----------------------------------------------------------------------
-    def plan(self, plan_file: Path | None = None, destroy: bool = False) -> PlanResult:
+    def plan(
+        self, plan_file: Path | None = None, destroy: bool = False, targets: Sequence[str] = ()
+    ) -> PlanResult:
         tf = self.prepare()
         plan_file = plan_file or (self.run_dir / ("destroy.tfplan" if destroy else "up.tfplan"))
-        self.report("terraform plan")
-        return tf.plan(plan_file.resolve(), var_files=[self.var_file], destroy=destroy)
+        self.report("terraform plan" + (f" (-target: {len(targets)})" if targets else ""))
+        return tf.plan(
+            plan_file.resolve(), var_files=[self.var_file], destroy=destroy, targets=targets
+        )
 
     def apply(self, plan: PlanResult) -> dict[str, Any]:
         tf = self.terraform()
@@ -232,7 +236,9 @@ class Deployment:
             self.apply_marker.unlink(missing_ok=True)
         return tf.output()
 
-    def adopt_orphans(self, plan: PlanResult, passes: int = 3) -> PlanResult:
+    def adopt_orphans(
+        self, plan: PlanResult, passes: int = 3, why: str = "importing"
+    ) -> PlanResult:
         """Import what the plan would create but AWS already holds (a killed apply's work).
 
         Returns the plan to apply: a new one with Terraform import blocks when something was
@@ -250,9 +256,7 @@ class Deployment:
             if not orphans:
                 break
             for o in orphans:
-                self.report(
-                    f"found {o.address} in AWS but not in the state ({o.import_id}): importing"
-                )
+                self.report(f"found {o.address} in AWS but not in the state ({o.import_id}): {why}")
             self._imports += orphans
             try:
                 plan = self.plan()
@@ -408,42 +412,49 @@ class Deployment:
         """After a killed apply, import what it created but never wrote to the state.
 
         A destroy plan knows only the state, so without this `down` after a killed `up`
-        would leave those resources behind. The search is the one `up` uses (the plan's
-        creates that AWS already holds, by name or by the fleet's tags); each is imported
-        with `terraform import`, which creates and changes nothing. Imports make more ids
-        known (a route's table), so it repeats, up to `passes` times.
+        would leave those resources behind. The search is the one `up` uses
+        (`adopt_orphans`: the plan's creates that AWS already holds, by name or by the
+        fleet's tags, repeated as imports make more ids known). The found resources are
+        imported by import blocks in a plan targeted at them (`-target`), which is applied
+        only when it creates no AWS resource. Not `terraform import`, the command: it
+        evaluates the whole configuration, and with the killed apply's other resources
+        missing from the state a `for_each` over them is unknown ("Invalid for_each
+        argument"), so it failed exactly when it was needed.
         """
         self.report("the last apply did not finish (killed?): looking for its resources")
-        imported: list[adopt_mod.Orphan] = []
-        for _ in range(passes):
-            plan = self.plan()
-            if not plan.has_changes:
-                break
-            done = {o.address for o in imported}
-            orphans, errors = adopt_mod.find_orphans(plan.json, self.target.client)
-            orphans = [o for o in orphans if o.address not in done]
-            for err in errors:
-                self.report(f"could not check for an existing resource: {err}")
-            if not orphans:
-                break
-            tf = self.terraform()
-            for o in orphans:
-                self.report(
-                    f"found {o.address} in AWS but not in the state ({o.import_id}): "
-                    "importing it, so that it is destroyed too"
+        plan = self.plan()
+        if not plan.has_changes:
+            return []
+        self.adopt_orphans(plan, passes, why="importing it, so that it is destroyed too")
+        found = list(self._imports)
+        if not found:
+            return []
+        try:
+            targeted = self.plan(self.run_dir / "import.tfplan", targets=[o.address for o in found])
+            creates = adopt_mod.planned_aws_creates(targeted.json)
+            if creates:
+                raise TerraformError(
+                    "importing them would first create "
+                    + ", ".join(creates)
+                    + " (not found in AWS)"
                 )
-                try:
-                    tf.import_(o.address, o.import_id, var_files=[self.var_file])
-                except TerraformError as exc:
-                    cmd = adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
-                    raise TerraformError(
-                        f"{o.address} exists in AWS but not in the state, and importing it "
-                        f"failed; import it by hand, then run down again:\n{cmd}",
-                        exc.output,
-                        exc.returncode,
-                    ) from exc
-            imported += orphans
-        return imported
+            self.report(f"terraform apply (imports {len(found)})")
+            self.terraform().apply(targeted.plan_file)
+        except TerraformError as exc:
+            cmds = "\n".join(
+                adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
+                for o in found
+            )
+            raise TerraformError(
+                "resources exist in AWS but not in the state, and importing them failed "
+                f"({str(exc).splitlines()[0]}); import them by hand, then run down again:"
+                f"\n{cmds}",
+                exc.output,
+                exc.returncode,
+            ) from exc
+        finally:
+            self._imports = []  # in the state now (or refused): no import blocks in the destroy
+        return found
 
     def sweep_parameters(self) -> list[str]:
         """Delete the fleet's SSM parameters that Terraform does not manage.

@@ -495,10 +495,12 @@ class Terraform:
         var_files: Sequence[Path] = (),
         destroy: bool = False,
         lock_timeout: str = "0s",
+        targets: Sequence[str] = (),
     ) -> PlanResult:
         args = ["plan", "-no-color", "-input=false", "-detailed-exitcode", f"-out={plan_file}"]
         args.append(f"-lock-timeout={lock_timeout}")
         args += [f"-var-file={f}" for f in var_files]
+        args += [f"-target={t}" for t in targets]
         if destroy:
             args.append("-destroy")
         proc = self.run(args, ok_codes=(0, 2))
@@ -527,19 +529,6 @@ class Terraform:
 
     def apply(self, plan_file: Path) -> None:
         self.run(["apply", "-no-color", "-input=false", "-auto-approve", str(plan_file)])
-
-    def import_(
-        self,
-        address: str,
-        import_id: str,
-        *,
-        var_files: Sequence[Path] = (),
-        lock_timeout: str = "0s",
-    ) -> None:
-        """`terraform import ADDRESS ID`: into the state, nothing created or changed."""
-        args = ["import", "-no-color", "-input=false", f"-lock-timeout={lock_timeout}"]
-        args += [f"-var-file={f}" for f in var_files]
-        self.run([*args, address, import_id])
 
     def destroy(self, *, var_files: Sequence[Path] = ()) -> None:
         args = ["destroy", "-no-color", "-input=false", "-auto-approve"]

@@ -3,7 +3,7 @@ digests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from runnerfleet.deploy import Deployment
 from runnerfleet.github.client import GitHubClient, TokenAuth
 from runnerfleet.github.emulator import GitHubEmulator
 from runnerfleet.target import Target
-from runnerfleet.terraform import PlanResult
+from runnerfleet.terraform import PlanResult, TerraformError
 
 
 @pytest.fixture
@@ -125,18 +125,16 @@ class _RecordingTerraform:
     def __init__(self, calls: list[tuple[str, ...]]):
         self.calls = calls
 
-    def import_(self, address: str, import_id: str, **_: Any) -> None:
-        self.calls.append(("import", address, import_id))
-
     def apply(self, plan_file: Path) -> None:
         self.calls.append(("apply", plan_file.name))
 
 
 def _down_after_killed_apply(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, killed: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, killed: bool, dependency: bool = False
 ) -> tuple[list[tuple[str, ...]], list[str], Deployment]:
     """`down` with a stubbed terraform against moto: the role `alpha-webhook` exists in AWS
-    and the plan would create it (a killed apply made it and never wrote the state)."""
+    and the plan would create it (a killed apply made it and never wrote the state). With
+    `dependency`, the plan targeted at it would also create a policy that AWS does not hold."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     calls: list[tuple[str, ...]] = []
@@ -147,14 +145,33 @@ def _down_after_killed_apply(
         )
         cfg = FleetConfig(name="alpha")
         dep = Deployment(cfg, Target(cfg, tmp_path), lines.append)
-        imported: Callable[[], bool] = lambda: any(c[0] == "import" for c in calls)  # noqa: E731
+        aws = "registry.terraform.io/hashicorp/aws"
 
-        def plan(plan_file: Path | None = None, destroy: bool = False) -> PlanResult:
-            calls.append(("plan", "destroy" if destroy else "up"))
+        def plan(
+            plan_file: Path | None = None, destroy: bool = False, targets: Sequence[str] = ()
+        ) -> PlanResult:
+            calls.append(("plan", "destroy" if destroy else "targeted" if targets else "up"))
             after = {"name": "alpha-webhook"}
-            action = "delete" if destroy else ("no-op" if imported() else "create")
-            return _plan([{**_rc("module.cp.aws_iam_role.webhook", [action], after),
-                           "mode": "managed", "type": "aws_iam_role"}])  # fmt: skip
+            imported = bool(dep._imports)  # import blocks written for the found role
+            action = "delete" if destroy else ("no-op" if imported else "create")
+            changes = [
+                {
+                    **_rc("module.cp.aws_iam_role.webhook", [action], after),
+                    "mode": "managed",
+                    "type": "aws_iam_role",
+                    "provider_name": aws,
+                }
+            ]
+            if targets and dependency:
+                changes.append(
+                    {
+                        **_rc("module.cp.aws_iam_policy.p", ["create"], {"name": "p"}),
+                        "mode": "managed",
+                        "type": "aws_iam_policy",
+                        "provider_name": aws,
+                    }
+                )
+            return _plan(changes)  # fmt: skip
 
         monkeypatch.setattr(dep, "state_exists", lambda: True)
         monkeypatch.setattr(dep, "deregister_runners", lambda: 0)
@@ -172,14 +189,26 @@ def test_down_after_a_killed_apply_imports_what_it_made_then_destroys(
 ) -> None:
     calls, lines, dep = _down_after_killed_apply(tmp_path, monkeypatch, killed=True)
     assert calls == [
-        ("plan", "up"),
-        ("import", "module.cp.aws_iam_role.webhook", "alpha-webhook"),
-        ("plan", "up"),
+        ("plan", "up"),  # the search: the role would be created, AWS holds it
+        ("plan", "up"),  # with its import block: nothing more to find
+        ("plan", "targeted"),  # -target the role: imports it, creates nothing
+        ("apply", "x.tfplan"),
         ("plan", "destroy"),
         ("apply", "x.tfplan"),
     ], calls
     assert any("alpha-webhook" in line and "destroyed too" in line for line in lines)
     assert not dep.apply_marker.exists(), "the next down would look for orphans again"
+    assert dep._imports == [], "the destroy plan must carry no import blocks"
+
+
+def test_down_refuses_an_import_that_would_create_a_resource_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(TerraformError) as refused:
+        _down_after_killed_apply(tmp_path, monkeypatch, killed=True, dependency=True)
+    message = str(refused.value)
+    assert "would first create module.cp.aws_iam_policy.p" in message
+    assert "import -var-file=" in message and "module.cp.aws_iam_role.webhook" in message
 
 
 def test_down_after_a_finished_apply_only_destroys(

@@ -22,8 +22,9 @@ Drift and the answer:
   costs 304s only).
 - A queued job older than `queue_timeout` (config `job_recheck_seconds`), or a job in progress
   whose runner is idle or gone (its `completed` event was lost, it must not keep a host busy
-  for days): asked of GitHub again (at most `max_refresh` per pass). A job that fits no pool is reported. Capacity
-  itself is the scaler's (`scaler.decide` on the same facts, discovered jobs included).
+  for days): asked of GitHub again (at most `max_refresh` per pass). A job that fits no
+  pool is reported. Capacity itself is the scaler's (`scaler.decide` on the same facts,
+  discovered jobs included).
 - A host whose bootstrap failed (tag `runnerfleet:agent-state=failed`): an ASG host is
   replaced; a static host is reported with the failing step.
 
