@@ -245,6 +245,21 @@ def test_a_missing_permission_fails_with_access_denied_naming_it(fleet: Project)
     assert removed == 1, doc
     groups = fleet.sandbox.client("autoscaling").describe_auto_scaling_groups()
     assert all(g["DesiredCapacity"] == 0 for g in groups["AutoScalingGroups"]), groups
+    # The webhook decides from the control plane's view of the pool (its table), not from
+    # Auto Scaling: when the faults round lost the `completed` webhook of the last job, the
+    # view still says desired 1 (an idle host, so no scale-out is needed) until a reconcile
+    # pass refreshes it. Wait for the view to say 0, or the webhook rightly does not scale.
+    ddb = fleet.sandbox.client("dynamodb")
+
+    def view_at_zero() -> bool:
+        item = ddb.get_item(
+            TableName=f"{NAME}-control-plane", Key={"pk": {"S": "pool#small"}},
+            ConsistentRead=True,
+        ).get("Item", {})  # fmt: skip
+        return bool(item.get("desired", {}).get("N") == "0")
+
+    wait_for("the control plane's view of pool small at desired 0", view_at_zero, 120,
+             lambda: control_log(fleet))  # fmt: skip
     since = log_size(fleet)  # only what this test causes counts
     iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(doc))
     try:
