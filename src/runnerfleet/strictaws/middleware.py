@@ -19,6 +19,10 @@ its response is read inside it. The one exception is an SQS ReceiveMessage (JSON
 which long-polls: it waits outside the lock, or no SendMessage could reach the queue it waits
 on (moto guards a queue's messages with a lock of its own).
 
+A DynamoDB PutItem that the SDK sends again (`amz-sdk-request: attempt>=2`) and whose item is
+already stored exactly as sent is answered as its first attempt was (runnerfleet.strictaws.
+retries: the emulator lost that answer; the state lock then failed on its own item).
+
 Sandbox-only control endpoints under `/_strictaws/` (loopback only, like the whole sandbox):
 - `POST /_strictaws/assume-role`  {RoleArn, Service, RoleSessionName?, Region?, DurationSeconds?}
   -> credentials of the role as the service (trust policy checked) or 403 AccessDenied;
@@ -33,6 +37,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import parse_qs
@@ -41,7 +46,7 @@ from moto import settings
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from werkzeug.datastructures import EnvironHeaders
 
-from runnerfleet.strictaws import rules, webidentity, wire
+from runnerfleet.strictaws import retries, rules, webidentity, wire
 from runnerfleet.strictaws.motostate import (
     LifecycleActions,
     MotoState,
@@ -55,6 +60,10 @@ StartResponse = Callable[..., Any]
 LOCAL_ANSWERS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
 LONG_POLL = "AmazonSQS.ReceiveMessage"  # waits for messages: runs outside the lock
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
+_DDB_EMPTY_HEADERS = [
+    ("Content-Type", "application/x-amz-json-1.0"),
+    ("x-amz-crc32", str(zlib.crc32(b"{}"))),
+]
 
 
 def _respond(
@@ -120,6 +129,13 @@ class StrictAws:
             answered = self._unsigned_sts(environ, headers, start_response)
             if answered is not None:
                 return answered
+        if (
+            environ.get("HTTP_X_AMZ_TARGET") == retries.PUT_ITEM
+            and retries.attempt(environ.get("HTTP_AMZ_SDK_REQUEST")) >= 2
+        ):
+            body = _read_body(environ)  # put back for moto
+            if retries.answer_landed_retry(environ, body, DEFAULT_ACCOUNT_ID, _region(headers)):
+                return _respond(start_response, 200, _DDB_EMPTY_HEADERS, b"{}")
         request = wire.Request(method, path, headers)
         if wire.operation(request) is None:
             if path.rstrip("/") == "/moto-api/reset" and method == "POST":
