@@ -136,10 +136,16 @@ class _BoundedServer(ThreadingHTTPServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """socketserver's own steps, with the slot freed before the connection is closed: a
+        client that sees the close finds the slot free (it was freed after, so a client
+        reconnecting at once could still get 503 on a loaded machine)."""
         try:
-            super().process_request_thread(request, client_address)
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
             self._slots.release()
+            self.shutdown_request(request)
 
     def _refuse(self, request: socket.socket) -> None:
         body = b'{"ok": false, "error": "too many connections; retry later"}'
