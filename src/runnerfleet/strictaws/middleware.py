@@ -129,12 +129,10 @@ class StrictAws:
             answered = self._unsigned_sts(environ, headers, start_response)
             if answered is not None:
                 return answered
-        if (
-            environ.get("HTTP_X_AMZ_TARGET") == retries.PUT_ITEM
-            and retries.attempt(environ.get("HTTP_AMZ_SDK_REQUEST")) >= 2
-        ):
+        tries = retries.retry_attempt(environ)
+        if tries:
             body = _read_body(environ)  # put back for moto
-            if retries.answer_landed_retry(environ, body, DEFAULT_ACCOUNT_ID, _region(headers)):
+            if retries.answer_landed_retry(body, tries, DEFAULT_ACCOUNT_ID, _region(headers)):
                 return _respond(start_response, 200, _DDB_EMPTY_HEADERS, b"{}")
         request = wire.Request(method, path, headers)
         if wire.operation(request) is None:

@@ -67,11 +67,16 @@ def stored_item(account: str, region: str, request: dict[str, Any]) -> dict[str,
     return attributes
 
 
-def answer_landed_retry(environ: dict[str, Any], body: bytes, account: str, region: str) -> bool:
-    """True when this request is a retry of a PutItem that landed (see the module doc)."""
+def retry_attempt(environ: dict[str, Any]) -> int:
+    """The attempt number of a PutItem the SDK sends again (2 or more); 0 for anything else."""
+    if environ.get("HTTP_X_AMZ_TARGET") != PUT_ITEM:
+        return 0
     tries = attempt(environ.get("HTTP_AMZ_SDK_REQUEST"))
-    if tries < 2 or environ.get("HTTP_X_AMZ_TARGET") != PUT_ITEM:
-        return False
+    return tries if tries >= 2 else 0
+
+
+def answer_landed_retry(body: bytes, tries: int, account: str, region: str) -> bool:
+    """True when this PutItem retry (`retry_attempt`) landed before (see the module doc)."""
     try:
         request = json.loads(body or b"{}")
     except ValueError:

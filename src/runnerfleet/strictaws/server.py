@@ -28,11 +28,10 @@ def build_app(*, enforce_iam: bool | None = None) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from runnerfleet.sandbox import SANDBOX_ACCESS_KEY
-    from runnerfleet.strictaws import motocosts, motofixes
+    from runnerfleet.strictaws import motofixes
     from runnerfleet.strictaws.middleware import StrictAws
 
     motofixes.apply()
-    motocosts.apply_in_process()
 
     if enforce_iam is None:
         enforce_iam = os.environ.get(IAM_ENV, "enforce").strip().lower() != "off"
@@ -48,6 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from runnerfleet.strictaws import motocosts
+
+    # The emulator's own process only: `start_strict_server` runs in a test's process, whose
+    # other tests compare moto with and without these patches.
+    motocosts.apply_in_process()
     run_simple(args.host, args.port, build_app(), threaded=True)
 
 

@@ -79,3 +79,11 @@ def test_the_emulator_answers_a_landed_retry_and_refuses_the_rest(ddb: Any) -> N
         assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
     stored = ddb.get_item(TableName="locks", Key={"LockID": LOCK["LockID"]})["Item"]
     assert stored == LOCK
+
+
+def test_only_a_putitem_sent_again_is_looked_at() -> None:
+    put = {"HTTP_X_AMZ_TARGET": retries.PUT_ITEM}
+    assert retries.retry_attempt({**put, "HTTP_AMZ_SDK_REQUEST": "attempt=2; max=5"}) == 2
+    assert retries.retry_attempt({**put, "HTTP_AMZ_SDK_REQUEST": "attempt=1; max=5"}) == 0
+    other = {"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem", "HTTP_AMZ_SDK_REQUEST": "attempt=3"}
+    assert retries.retry_attempt(other) == 0
