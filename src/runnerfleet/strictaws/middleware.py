@@ -19,9 +19,9 @@ its response is read inside it. The one exception is an SQS ReceiveMessage (JSON
 which long-polls: it waits outside the lock, or no SendMessage could reach the queue it waits
 on (moto guards a queue's messages with a lock of its own).
 
-A DynamoDB PutItem that the SDK sends again (`amz-sdk-request: attempt>=2`) and whose item is
-already stored exactly as sent is answered as its first attempt was (runnerfleet.strictaws.
-retries: the emulator lost that answer; the state lock then failed on its own item).
+An SDK's retry (`amz-sdk-request: attempt>=2`) of an invocation (`amz-sdk-invocation-id`) that
+was answered with success gets that answer again instead of running twice (runnerfleet.
+strictaws.retries: the emulator lost the first answer; the write then failed on itself).
 
 Sandbox-only control endpoints under `/_strictaws/` (loopback only, like the whole sandbox):
 - `POST /_strictaws/assume-role`  {RoleArn, Service, RoleSessionName?, Region?, DurationSeconds?}
@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
-import zlib
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import parse_qs
@@ -55,15 +55,12 @@ from runnerfleet.strictaws.motostate import (
     seed_admin,
 )
 
+log = logging.getLogger("runnerfleet.strictaws")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]
 LOCAL_ANSWERS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
 LONG_POLL = "AmazonSQS.ReceiveMessage"  # waits for messages: runs outside the lock
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
-_DDB_EMPTY_HEADERS = [
-    ("Content-Type", "application/x-amz-json-1.0"),
-    ("x-amz-crc32", str(zlib.crc32(b"{}"))),
-]
 
 
 def _respond(
@@ -105,19 +102,37 @@ class StrictAws:
         self.admin_key = admin_key
         self.lifecycle = LifecycleActions()
         seed_admin(*admin_key)
+        self.answers = retries.Answers()  # retries of answered invocations
         self._one_at_a_time = threading.Lock()  # moto is not thread-safe (module docstring)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("HTTP_X_AMZ_TARGET") == LONG_POLL:
             return self._handle(environ, start_response)
+        invocation = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+        tries = retries.attempt(environ.get("HTTP_AMZ_SDK_REQUEST"))
+        answered = self.answers.replay(invocation, tries)
+        if answered is not None:
+            log.warning("attempt %d of invocation %s was answered before: answer replayed",
+                        tries, invocation)  # fmt: skip
+            start_response(answered.status, answered.headers)
+            return [answered.body]
+        seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen.append((status, list(headers)))
+            return start_response(status, headers, exc_info)
+
         with self._one_at_a_time:
-            result = self._handle(environ, start_response)
+            result = self._handle(environ, recording)
             try:
-                return list(result)  # the body too is moto's state, read under the lock
+                body = b"".join(result)  # the body too is moto's state, read under the lock
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
+        if invocation and seen:
+            self.answers.keep(invocation, retries.Answer(seen[-1][0], seen[-1][1], body))
+        return [body]
 
     def _handle(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -129,11 +144,6 @@ class StrictAws:
             answered = self._unsigned_sts(environ, headers, start_response)
             if answered is not None:
                 return answered
-        tries = retries.retry_attempt(environ)
-        if tries:
-            body = _read_body(environ)  # put back for moto
-            if retries.answer_landed_retry(body, tries, DEFAULT_ACCOUNT_ID, _region(headers)):
-                return _respond(start_response, 200, _DDB_EMPTY_HEADERS, b"{}")
         request = wire.Request(method, path, headers)
         if wire.operation(request) is None:
             if path.rstrip("/") == "/moto-api/reset" and method == "POST":

@@ -1,31 +1,30 @@
-"""A retried DynamoDB PutItem whose first attempt landed: answered as that attempt was.
+"""An AWS SDK's retry of a request whose first answer got lost: answered with that answer.
 
-Seen in CI, in the backend tests and in sandbox `up`/`down`: Terraform's state-lock PutItem
-(condition `attribute_not_exists(LockID)`) was answered 200, then the same PutItem came again
-and was refused with ConditionalCheckFailed on the item the first attempt had written, so
-`terraform apply` failed to acquire a lock that nobody else held. The AWS SDK sends a request
-again only when it did not get (or could not read) the answer to the last attempt; its
-`amz-sdk-request: attempt=N` header counts them. AWS answers every request, so there such a
-retry is all but unheard of; the emulator on a loaded machine lost that answer (the cause was
-not found: 60 applies under load did not reproduce it).
+Seen in CI, over and over, on different calls: the emulator answered a write (Terraform's
+state-lock PutItem 200, a CreateSubnet), the SDK sent the same request again, and the write
+then failed on its own first attempt (ConditionalCheckFailed on the lock it had just taken,
+InvalidSubnet.Conflict with the subnet it had just made). An SDK sends a request again only
+when it did not get, or could not read, the answer to the last attempt; AWS answers every
+request, so there such a retry of a landed write is all but unheard of. Under load the
+emulator loses answers (the cause was not found: 60 Terraform applies under load did not
+reproduce it).
 
-So the layer answers a retry (attempt >= 2) of a conditional PutItem whose item is stored
-exactly as sent (every attribute equal, the lock's random ID included) as the first attempt
-was answered (`{}`), and logs it. Anything else goes to moto and its condition: another
-client's lock, with its own ID, is still refused.
+Every AWS SDK names the operation in `amz-sdk-invocation-id` (the same on each attempt) and
+counts attempts in `amz-sdk-request: attempt=N`. So the strict layer keeps the last
+successful (2xx) answers by invocation id (`Answers`, bounded), and a later attempt of an
+invocation that was answered with success gets that answer again instead of running twice.
+An attempt after an error answer (a throttle, a 5xx) runs anew, as on AWS.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
-from typing import Any
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 
-log = logging.getLogger("runnerfleet.strictaws")
-
-PUT_ITEM = "DynamoDB_20120810.PutItem"
 _ATTEMPT = re.compile(r"attempt=(\d+)")
+KEPT_ANSWERS = 512
 
 
 def attempt(header: str | None) -> int:
@@ -34,61 +33,38 @@ def attempt(header: str | None) -> int:
     return int(m.group(1)) if m else 1
 
 
-def is_landed_retry(request: dict[str, Any], stored: dict[str, Any] | None, tries: int) -> bool:
-    """A retry of a conditional PutItem whose item is already stored exactly as sent."""
-    return (
-        tries >= 2
-        and bool(request.get("ConditionExpression") or request.get("Expected"))
-        and stored is not None
-        and stored == request.get("Item")
-    )
+@dataclass(frozen=True)
+class Answer:
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.status[:1] == "2"
 
 
-def stored_item(account: str, region: str, request: dict[str, Any]) -> dict[str, Any] | None:
-    """The item moto holds under the request's key (None: no table, no key, no item)."""
-    from moto.dynamodb.models import dynamodb_backends
-    from moto.dynamodb.models.dynamo_type import DynamoType
+class Answers:
+    """The last `limit` successful answers, by invocation id (thread-safe)."""
 
-    item = request.get("Item")
-    if not isinstance(item, dict):
-        return None
-    try:
-        table = dynamodb_backends[account][region].get_table(str(request.get("TableName")))
-        hash_value = item[table.hash_key_attr]
-        range_value = item[table.range_key_attr] if table.range_key_attr else None
-        found = table.get_item(
-            DynamoType(hash_value), DynamoType(range_value) if range_value else None
-        )
-    except Exception:  # no such table, a key missing from the item: moto answers it
-        return None
-    if found is None:
-        return None
-    attributes: dict[str, Any] = found.to_json()["Attributes"]
-    return attributes
+    def __init__(self, limit: int = KEPT_ANSWERS) -> None:
+        self.limit = limit
+        self._kept: OrderedDict[str, Answer] = OrderedDict()
+        self._lock = threading.Lock()
 
+    def keep(self, invocation: str, answer: Answer) -> None:
+        with self._lock:
+            if not answer.ok:
+                self._kept.pop(invocation, None)  # a retry after an error runs anew
+                return
+            self._kept[invocation] = answer
+            self._kept.move_to_end(invocation)
+            while len(self._kept) > self.limit:
+                self._kept.popitem(last=False)
 
-def retry_attempt(environ: dict[str, Any]) -> int:
-    """The attempt number of a PutItem the SDK sends again (2 or more); 0 for anything else."""
-    if environ.get("HTTP_X_AMZ_TARGET") != PUT_ITEM:
-        return 0
-    tries = attempt(environ.get("HTTP_AMZ_SDK_REQUEST"))
-    return tries if tries >= 2 else 0
-
-
-def answer_landed_retry(body: bytes, tries: int, account: str, region: str) -> bool:
-    """True when this PutItem retry (`retry_attempt`) landed before (see the module doc)."""
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError:
-        return False
-    if not isinstance(request, dict):
-        return False
-    if not is_landed_retry(request, stored_item(account, region, request), tries):
-        return False
-    log.warning(
-        "PutItem attempt %d on %s: the item is stored exactly as sent (the SDK did not get "
-        "the first attempt's answer); answered as that attempt was",
-        tries,
-        request.get("TableName"),
-    )
-    return True
+    def replay(self, invocation: str | None, tries: int) -> Answer | None:
+        """The answer to give a retry (attempt >= 2) of an invocation answered with success."""
+        if not invocation or tries < 2:
+            return None
+        with self._lock:
+            return self._kept.get(invocation)

@@ -1,9 +1,10 @@
-"""A retried PutItem whose first attempt landed is answered as that attempt was; a repeated
-call (attempt 1) and another client's item (attempt 2, other attributes) still meet the
-condition and are refused, through the strict emulator's app as the sandbox runs it."""
+"""An SDK's retry of an invocation that was answered with success gets that answer again and
+does not run twice; a retry after an error, and a new invocation, run anew. Through the
+strict emulator's app as the sandbox runs it, with the PutItem of Terraform's state lock."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,19 +24,18 @@ def test_attempt_number_of_the_sdk_header() -> None:
     assert retries.attempt(None) == 1 and retries.attempt("") == 1
 
 
-def test_a_landed_retry_needs_a_retry_a_condition_and_the_same_item() -> None:
-    request = {
-        "TableName": "t",
-        "Item": LOCK,
-        "ConditionExpression": "attribute_not_exists(LockID)",
-    }
-    assert retries.is_landed_retry(request, dict(LOCK), 2)
-    assert not retries.is_landed_retry(request, dict(LOCK), 1), "a repeated call, not a retry"
-    other = {**LOCK, "Info": {"S": '{"ID":"b2"}'}}
-    assert not retries.is_landed_retry(request, other, 2), "another client's lock"
-    assert not retries.is_landed_retry(request, None, 2), "nothing stored: moto decides"
-    unconditional = {"TableName": "t", "Item": LOCK}
-    assert not retries.is_landed_retry(unconditional, dict(LOCK), 2)
+def test_only_successful_answers_are_replayed_and_only_to_retries() -> None:
+    answers = retries.Answers(limit=2)
+    ok = retries.Answer("200 OK", [], b"{}")
+    answers.keep("a", ok)
+    assert answers.replay("a", 2) == ok
+    assert answers.replay("a", 1) is None, "a first attempt always runs"
+    assert answers.replay(None, 3) is None
+    answers.keep("a", retries.Answer("500 Internal Server Error", [], b""))
+    assert answers.replay("a", 3) is None, "after an error the retry runs anew"
+    for name in ("b", "c", "d"):
+        answers.keep(name, ok)
+    assert answers.replay("b", 2) is None and answers.replay("d", 2) == ok, "bounded"
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +57,9 @@ def ddb() -> Iterator[Any]:
         stop()
 
 
-def _put(ddb: Any, item: dict[str, Any], attempt: int) -> None:
+def _put(ddb: Any, item: dict[str, Any], invocation: str, attempt: int) -> None:
     def as_attempt(request: Any, **_: Any) -> None:
+        request.headers["amz-sdk-invocation-id"] = invocation
         request.headers["amz-sdk-request"] = f"attempt={attempt}; max=5"
 
     ddb.meta.events.register("before-send.dynamodb.PutItem", as_attempt)
@@ -70,20 +71,22 @@ def _put(ddb: Any, item: dict[str, Any], attempt: int) -> None:
         ddb.meta.events.unregister("before-send.dynamodb.PutItem", as_attempt)
 
 
-def test_the_emulator_answers_a_landed_retry_and_refuses_the_rest(ddb: Any) -> None:
-    _put(ddb, LOCK, attempt=1)
-    _put(ddb, LOCK, attempt=2)  # the SDK's retry of the lock it wrote: answered as before
-    for item, attempt in ((LOCK, 1), ({**LOCK, "Info": {"S": '{"ID":"b2"}'}}, 2)):
-        with pytest.raises(botocore.exceptions.ClientError) as refused:
-            _put(ddb, item, attempt)
-        assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+def _refused(ddb: Any, item: dict[str, Any], invocation: str, attempt: int) -> str:
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        _put(ddb, item, invocation, attempt)
+    return str(refused.value.response["Error"]["Code"])
+
+
+def test_a_retry_of_a_landed_lock_gets_its_answer_and_other_calls_meet_the_condition(
+    ddb: Any,
+) -> None:
+    first = str(uuid.uuid4())
+    _put(ddb, LOCK, first, attempt=1)
+    _put(ddb, LOCK, first, attempt=2)  # the SDK's retry of the lock it took: the same answer
+    other = {**LOCK, "Info": {"S": '{"ID":"b2"}'}}
+    second = str(uuid.uuid4())
+    assert _refused(ddb, other, second, 1) == "ConditionalCheckFailedException"
+    # a retry of an invocation answered with an error runs anew (and fails again)
+    assert _refused(ddb, other, second, 2) == "ConditionalCheckFailedException"
     stored = ddb.get_item(TableName="locks", Key={"LockID": LOCK["LockID"]})["Item"]
     assert stored == LOCK
-
-
-def test_only_a_putitem_sent_again_is_looked_at() -> None:
-    put = {"HTTP_X_AMZ_TARGET": retries.PUT_ITEM}
-    assert retries.retry_attempt({**put, "HTTP_AMZ_SDK_REQUEST": "attempt=2; max=5"}) == 2
-    assert retries.retry_attempt({**put, "HTTP_AMZ_SDK_REQUEST": "attempt=1; max=5"}) == 0
-    other = {"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem", "HTTP_AMZ_SDK_REQUEST": "attempt=3"}
-    assert retries.retry_attempt(other) == 0
