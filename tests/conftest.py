@@ -15,6 +15,11 @@
   up front, which waits behind the first: so the next few groups are single unit tests. The
   rest follows by test count, largest first (xdist's own order; pyproject sets
   `--no-loadscope-reorder` so that xdist keeps this one).
+- Terraform and its AWS provider are Go programs, and the suite is CPU-bound on this 2-core
+  machine (about 45% of its CPU went to them). Their garbage collector runs with GOGC=800
+  unless the environment sets GOGC: a `terraform plan` then takes about 36% less CPU for about
+  60% more peak memory (4.4 s -> 2.8 s of CPU, 320 -> 500 MB; validate and `show -json`
+  alike). It changes nothing they do, only how often they collect garbage.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("RFLEET_GITHUB_SPEC_VALIDATE", "1")
+os.environ.setdefault("GOGC", "800")  # terraform and its provider: see the docstring
 
 _TESTS = Path(__file__).parent
 _SHARED_PLAN_FIXTURES = {"stack_plan_json", "stack_plans"}
