@@ -140,14 +140,15 @@ def fetch_artifact(s3: Any, bucket: str, key: str, expected: str, dest: Path, lo
     """Download the artifact to `dest` and check its SHA-256 (fail closed); returns it."""
     origin = f"s3://{bucket}/{key}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        s3.download_file(bucket, key, str(dest))
+    h = hashlib.sha256()
+    try:  # one GET, hashed as it is written (download_file ran s3transfer's thread pool)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with dest.open("wb") as fh:
+            for chunk in body.iter_chunks(1 << 20):
+                h.update(chunk)
+                fh.write(chunk)
     except Exception as exc:
         raise HostBootError(f"install-agent: could not download {origin}: {exc}") from None
-    h = hashlib.sha256()
-    with dest.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
     actual, expected = h.hexdigest(), expected.strip().lower()
     if actual != expected:
         dest.unlink(missing_ok=True)

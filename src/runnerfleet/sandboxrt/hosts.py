@@ -94,6 +94,11 @@ class HostFleet:
         self._lock = threading.Lock()
         self._imds: hostproc.HostImds | None = None
         self._changed = threading.Condition()
+        # One botocore session for every host's S3 client: a new boto3.Session per host loaded
+        # the endpoint rules and the S3 model again (about a third of the supervisor's CPU in
+        # the e2e jobs test, py-spy). Each client still signs with its own host's credentials.
+        self._session = boto3.Session(region_name=region)
+        self._session_lock = threading.Lock()  # a Session is not thread-safe; its clients are
 
     # ---- events ----------------------------------------------------------------------------
     def on_state(self, instance_id: str, state: str, tags: Mapping[str, str]) -> None:
@@ -252,10 +257,11 @@ class HostFleet:
         if absent:
             raise hostproc.HostBootError(f"host.env sets no {', '.join(absent)}")
         creds = imds.credentials(iid)  # the instance role's, as `aws s3 cp` gets them
-        s3 = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["Token"], region_name=self.region,
-        ).client("s3", endpoint_url=self.endpoint)  # fmt: skip
+        with self._session_lock:
+            s3 = self._session.client(
+                "s3", endpoint_url=self.endpoint, aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["Token"],
+            )  # fmt: skip
         artifact = host_dir / "agent.tar.gz"
         try:
             digest = hostproc.fetch_artifact(
