@@ -21,8 +21,9 @@ def test_request_log_lines_are_plain_and_skip_colorama(monkeypatch: pytest.Monke
 
     server._plain_request_log()
 
-    assert [type(h) for h in logger.handlers] == [logging.StreamHandler]
-    assert logger.handlers[0].stream is err  # not colorama's AnsiToWin32 wrapper
+    (handler,) = logger.handlers
+    assert type(handler) is logging.StreamHandler
+    assert handler.stream is err  # not colorama's AnsiToWin32 wrapper
     styled = serving._ansi_style("404", "yellow")  # what log_request does to a status code
     logger.info('"GET / HTTP/1.1" %s -', styled)
     assert err.getvalue() == '"GET / HTTP/1.1" 404 -\n', repr(err.getvalue())
