@@ -8,7 +8,7 @@ SNS, KMS aliases, launch templates, Auto Scaling groups) or, for EC2 network res
 instances, by the fleet's tags (`runnerfleet:fleet` plus the planned `Name`). Each find is an
 `Orphan` with the Terraform address and the import id; `import_blocks` renders them as
 Terraform `import` blocks (the next plan then imports instead of creating) and
-`import_command` as the exact `terraform import` command for a person to run.
+`manual_imports` as what a person runs to import them by hand.
 
 Pure except for the `Clients` callable that hands out boto3 clients (the Target's).
 """
@@ -24,6 +24,9 @@ from typing import Any
 import botocore.exceptions
 
 from runnerfleet.vocabulary import FLEET_TAG
+
+# The stack's file of import blocks for resources missing from the state.
+IMPORTS_FILE = "runnerfleet_imports.tf"
 
 Clients = Callable[[str], Any]
 Lookup = Callable[[Clients, dict[str, Any]], str | None]
@@ -471,9 +474,18 @@ def import_blocks(orphans: Iterable[Orphan]) -> str:
     return "\n".join(out) + "\n"
 
 
-def import_command(orphan: Orphan, stack_dir: str, var_file: str) -> str:
-    """The exact command a person runs to import one orphan by hand."""
-    return (
-        f"terraform -chdir={shlex.quote(stack_dir)} import -var-file={shlex.quote(var_file)} "
-        f"{shlex.quote(orphan.address)} {shlex.quote(orphan.import_id)}"
-    )
+def manual_imports(orphans: Iterable[Orphan], stack_dir: str, var_file: str) -> str:
+    """What a person runs to import the orphans by hand: the import blocks, then a plan
+    targeted at them and its apply. Not `terraform import`, which evaluates the whole
+    configuration and fails ("Invalid for_each argument") when a killed apply left the
+    resources a `for_each` runs over out of the state."""
+    found = list(orphans)
+    chdir = f"terraform -chdir={shlex.quote(stack_dir)}"
+    targets = " ".join(shlex.quote(f"-target={o.address}") for o in found)
+    return "\n".join([
+        f"1. write these import blocks to {shlex.quote(stack_dir + '/' + IMPORTS_FILE)}:",
+        import_blocks(found),
+        "2. plan and apply the imports alone (-target: only these resources are evaluated):",
+        f"   {chdir} plan -var-file={shlex.quote(var_file)} {targets} -out=import.tfplan",
+        f"   {chdir} apply import.tfplan",
+    ])  # fmt: skip

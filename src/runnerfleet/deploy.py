@@ -38,7 +38,6 @@ from runnerfleet.workspace import Workspace, sandbox_module_overrides
 Reporter = Callable[[str], None]
 Confirm = Callable[[PlanResult], bool]
 KEEP_RUNS = 5  # run folders (plan, var file, terraform logs) kept for inspection
-IMPORTS_TF = "runnerfleet_imports.tf"  # import blocks for resources missing from the state
 
 
 def _noop(_: str) -> None:
@@ -206,7 +205,9 @@ class Deployment:
             )
         self.ws.write_inputs(self.tfvars(), self.target.backend_settings(), self.var_file)
         if self._imports:
-            (self.ws.stack_dir / IMPORTS_TF).write_text(adopt_mod.import_blocks(self._imports))
+            (self.ws.stack_dir / adopt_mod.IMPORTS_FILE).write_text(
+                adopt_mod.import_blocks(self._imports)
+            )
         tf = self.terraform()
         if self.ws.needs_init():
             self.report("terraform init")
@@ -261,13 +262,12 @@ class Deployment:
             try:
                 plan = self.plan()
             except TerraformError as exc:
-                cmds = "\n".join(
-                    adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
-                    for o in self._imports
+                steps = adopt_mod.manual_imports(
+                    self._imports, str(self.ws.stack_dir), str(self.var_file)
                 )
                 raise TerraformError(
                     "resources exist in AWS but not in the state, and importing them failed; "
-                    f"import them by hand:\n{cmds}",
+                    f"import them by hand, then run up again:\n{steps}",
                     exc.output,
                     exc.returncode,
                 ) from exc
@@ -441,14 +441,11 @@ class Deployment:
             self.report(f"terraform apply (imports {len(found)})")
             self.terraform().apply(targeted.plan_file)
         except TerraformError as exc:
-            cmds = "\n".join(
-                adopt_mod.import_command(o, str(self.ws.stack_dir), str(self.var_file))
-                for o in found
-            )
+            steps = adopt_mod.manual_imports(found, str(self.ws.stack_dir), str(self.var_file))
             raise TerraformError(
                 "resources exist in AWS but not in the state, and importing them failed "
                 f"({str(exc).splitlines()[0]}); import them by hand, then run down again:"
-                f"\n{cmds}",
+                f"\n{steps}",
                 exc.output,
                 exc.returncode,
             ) from exc

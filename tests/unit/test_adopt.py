@@ -13,7 +13,7 @@ from runnerfleet.adopt import (
     failed_because_it_exists,
     find_orphans,
     import_blocks,
-    import_command,
+    manual_imports,
 )
 
 
@@ -92,16 +92,24 @@ def test_buckets_routes_and_rules_are_found(clients: Any) -> None:
     }
 
 
-def test_import_blocks_and_commands_are_exact() -> None:
+def test_import_blocks_and_manual_steps_are_exact() -> None:
     o = Orphan('module.cp[0].aws_iam_role.fn["webhook"]', "aws_iam_role", "fl-webhook")
+    q = Orphan("module.n.aws_vpc.this", "aws_vpc", "vpc-0abc")
     text = import_blocks([o])
     assert 'to = module.cp[0].aws_iam_role.fn["webhook"]' in text
     assert 'id = "fl-webhook"' in text
-    cmd = import_command(o, "/w/stack", "/w/runs/1/vars.json")
-    assert cmd == (
-        "terraform -chdir=/w/stack import -var-file=/w/runs/1/vars.json "
-        "'module.cp[0].aws_iam_role.fn[\"webhook\"]' fl-webhook"
-    )
+    steps = manual_imports([o, q], "/w/stack", "/w/runs/1/vars.json").splitlines()
+    assert steps[0] == "1. write these import blocks to /w/stack/runnerfleet_imports.tf:"
+    assert "\n".join(steps[1:10]) + "\n" == import_blocks([o, q])
+    # import blocks in a plan targeted at them, never `terraform import` (it evaluates the
+    # whole configuration: "Invalid for_each argument" after a killed apply)
+    assert steps[-2:] == [
+        "   terraform -chdir=/w/stack plan -var-file=/w/runs/1/vars.json "
+        "'-target=module.cp[0].aws_iam_role.fn[\"webhook\"]' -target=module.n.aws_vpc.this "
+        "-out=import.tfplan",
+        "   terraform -chdir=/w/stack apply import.tfplan",
+    ]
+    assert not any("/w/stack import" in line for line in steps)
 
 
 def test_already_exists_errors_are_recognised() -> None:

@@ -208,7 +208,8 @@ def test_down_refuses_an_import_that_would_create_a_resource_first(
         _down_after_killed_apply(tmp_path, monkeypatch, killed=True, dependency=True)
     message = str(refused.value)
     assert "would first create module.cp.aws_iam_policy.p" in message
-    assert "import -var-file=" in message and "module.cp.aws_iam_role.webhook" in message
+    assert "to = module.cp.aws_iam_role.webhook" in message  # the import block to write
+    assert "plan -var-file=" in message and "-target=module.cp.aws_iam_role.webhook" in message
 
 
 def test_down_after_a_finished_apply_only_destroys(
