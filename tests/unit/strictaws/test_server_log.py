@@ -1,4 +1,4 @@
-"""The emulator's request log: plain lines, written without colorama (runnerfleet.strictaws.server)."""
+"""The emulator's request log: plain lines, without colorama (runnerfleet.strictaws.server)."""
 
 from __future__ import annotations
 
